@@ -1,0 +1,21 @@
+"""matcalc: matrix calculus you can read, backed by numbers you can trust.
+
+The library API.  Importing matcalc is cheap: NumPy is loaded only by the numeric parts
+(``matcalc.autograd`` and evaluation), never by parsing or printing.
+
+>>> import matcalc
+>>> e = matcalc.parse("x'*(A + A')")
+>>> e.unicode(), e.shape_text
+('xᵀ(A + Aᵀ)', '1×n')
+"""
+
+from matcalc.errors import (AutogradError, EvaluationError, LinAlgError, MatcalcError,
+                            ParseError, RuleFileError, ShapeError, UnknownFunctionError)
+from matcalc.expr import Expr
+from matcalc.parse import parse
+from matcalc.shapes import format_shape
+
+__version__ = "0.1.0"
+__all__ = ["AutogradError", "EvaluationError", "Expr", "LinAlgError", "MatcalcError",
+           "ParseError", "RuleFileError", "ShapeError", "UnknownFunctionError", "__version__",
+           "format_shape", "parse"]

@@ -1,0 +1,155 @@
+"""The expression DAG: immutable, hashable, hash-consed nodes with resolved shapes.
+
+Every node is made through :func:`make`, which returns the one existing node for the same
+operator, arguments, value, shape and properties (structural sharing).  Equality is therefore
+identity and hashing is constant time, and an expression with repeated subexpressions is stored
+once however large its printed form grows.
+
+Nodes:
+- ``var``: ``value`` is the name, ``props`` the assumptions (``symmetric``, ``diagonal``,
+  ``posdef``);
+- ``const``: ``value`` is a float;
+- every operator and function: ``op`` is its name in rules/ (``add``, ``mul``, ``tr`` ...),
+  ``value`` holds literal arguments (``eye(3)``, ``vector(1)``).
+
+Associative operators (``add``, ``mul``, ``hadamard``) are flattened when built, so
+``a + (b + c)`` and ``a + b + c`` are the same node; operand order is kept as written.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+from matcalc.shapes import format_shape, kind_of
+
+FLATTEN = frozenset({"add", "mul", "hadamard"})
+
+_table: "weakref.WeakValueDictionary[tuple, Expr]" = weakref.WeakValueDictionary()
+
+
+class Expr:
+    """One node of an expression.  Build with :func:`make`, :func:`var`, :func:`const`."""
+
+    __slots__ = ("op", "args", "value", "shape", "props", "_hash", "__weakref__")
+
+    op: str
+    args: tuple["Expr", ...]
+    value: object
+    shape: tuple
+    props: frozenset
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Expr is immutable")
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other) -> bool:
+        return self is other
+
+    def __ne__(self, other) -> bool:
+        return self is not other
+
+    def __reduce__(self):
+        return (make, (self.op, self.args, self.shape, self.value, self.props))
+
+    # ------------------------------------------------------------ shape queries
+    @property
+    def kind(self) -> str:
+        """``scalar``, ``vector``, ``row vector`` or ``matrix``."""
+        return kind_of(self.shape)
+
+    @property
+    def shape_text(self) -> str:
+        """The shape as a person writes it: ``scalar``, ``n×1``, ``1×n``, ``m×n``."""
+        return format_shape(self.shape)
+
+    @property
+    def is_scalar(self) -> bool:
+        return len(self.shape) == 0
+
+    # ------------------------------------------------------------ traversal
+    def walk(self):
+        """Each distinct node once, children before parents (iterative: no recursion limit)."""
+        seen: set[int] = set()
+        order: list[Expr] = []
+        stack: list[tuple[Expr, bool]] = [(self, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if expanded:
+                order.append(node)
+                continue
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            stack.append((node, True))
+            for child in reversed(node.args):
+                if id(child) not in seen:
+                    stack.append((child, False))
+        return order
+
+    def node_count(self) -> int:
+        """Number of distinct nodes in the DAG (the size that matters for swell)."""
+        return len(self.walk())
+
+    def variables(self) -> dict[str, "Expr"]:
+        """The variables in order of first appearance, by name."""
+        return {n.value: n for n in self.walk() if n.op == "var"}
+
+    # ------------------------------------------------------------ printing
+    def __str__(self) -> str:
+        from matcalc.printing import to_text
+        return to_text(self)
+
+    def unicode(self) -> str:
+        """Textbook form: ``xᵀ(A + Aᵀ)``, ``‖Ax − b‖²``."""
+        from matcalc.printing import to_unicode
+        return to_unicode(self)
+
+    def latex(self) -> str:
+        """LaTeX source (math mode, without the dollar signs)."""
+        from matcalc.printing import to_latex
+        return to_latex(self)
+
+    def _repr_latex_(self) -> str:
+        return f"${self.latex()}$"
+
+    def __repr__(self) -> str:
+        return f"Expr({str(self)!r}, shape={self.shape_text})"
+
+
+def make(op: str, args: tuple = (), shape: tuple = (), value=None,
+         props: frozenset = frozenset()) -> Expr:
+    """The unique node for these fields (flattening associative operators)."""
+    if op in FLATTEN and any(a.op == op for a in args):
+        flat: list[Expr] = []
+        for a in args:
+            if a.op == op:
+                flat.extend(a.args)
+            else:
+                flat.append(a)
+        args = tuple(flat)
+    key = (op, args, value, shape, props)
+    node = _table.get(key)
+    if node is not None:
+        return node
+    node = object.__new__(Expr)
+    set_ = object.__setattr__
+    set_(node, "op", op)
+    set_(node, "args", args)
+    set_(node, "value", value)
+    set_(node, "shape", shape)
+    set_(node, "props", props)
+    set_(node, "_hash", hash(key))
+    _table[key] = node
+    return node
+
+
+def var(name: str, shape: tuple = (), props=frozenset()) -> Expr:
+    """A variable node."""
+    return make("var", (), tuple(shape), name, frozenset(props))
+
+
+def const(value: float) -> Expr:
+    """A scalar constant node."""
+    return make("const", (), (), float(value))

@@ -1,0 +1,121 @@
+"""The language table: which functions and operators exist, their arity and shape signatures.
+
+Everything here is read from ``rules/language/*.yaml`` (and from user rule files given to
+:func:`load_language`): the grammar only knows that ``name(args)`` is a call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from matcalc.rulefile import Record, read_records
+from matcalc.shapes import Gufunc, parse_signature
+
+FUNCTION_KEYS = {"name", "signature", "numeric", "doc", "params", "domain", "operator", "source"}
+PARAM_KINDS = ("size", "number")
+DOMAINS = ("positive", "nonzero", "invertible", "positive-determinant")
+
+# Node names the grammar itself creates; a rules file must define each of them.
+GRAMMAR_OPERATORS = ("add", "neg", "mul", "div", "hadamard", "ediv", "pow", "epow",
+                     "transpose", "inner")
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A function or operator of the language."""
+
+    name: str
+    signature: object          # a kind name, or a tuple of Gufunc overloads
+    params: tuple[str, ...]    # literal arguments: "size", "number", optionally ending in "?"
+    numeric: str | None
+    doc: str
+    domain: str | None
+    where: str
+
+    @property
+    def arity(self) -> int | None:
+        """Number of expression operands (None when it depends on the kind)."""
+        if self.params:
+            return 0
+        if isinstance(self.signature, tuple):
+            return len(self.signature[0].inputs)
+        return {"elementwise": 1, "reduce": 1, "transpose": 1}.get(self.signature)
+
+    @property
+    def overloads(self) -> tuple[Gufunc, ...]:
+        return self.signature if isinstance(self.signature, tuple) else ()
+
+
+class Language:
+    """Functions by name.  Immutable once built; combine with :meth:`extended`."""
+
+    def __init__(self, functions: dict[str, FunctionSpec]):
+        self.functions = dict(functions)
+
+    def get(self, name: str) -> FunctionSpec | None:
+        return self.functions.get(name)
+
+    def names(self) -> list[str]:
+        """Names a user can call (the grammar's operators excluded)."""
+        return sorted(n for n in self.functions if n not in GRAMMAR_OPERATORS)
+
+    def extended(self, records: list[Record]) -> "Language":
+        funcs = dict(self.functions)
+        for rec in records:
+            spec = _spec(rec)
+            if spec.name in funcs:
+                raise rec.error(f"'{spec.name}' is already defined at {funcs[spec.name].where}")
+            funcs[spec.name] = spec
+        return Language(funcs)
+
+
+def _spec(rec: Record) -> FunctionSpec:
+    f = rec.fields
+    name = f["name"]
+    if not isinstance(name, str) or not name.isidentifier():
+        raise rec.error(f"a name is an identifier, got {name!r}", "name")
+    try:
+        signature = parse_signature(f["signature"])
+    except ValueError as exc:
+        raise rec.error(str(exc), "signature") from None
+    params = f.get("params", [])
+    if not isinstance(params, list) or any(str(p).rstrip("?") not in PARAM_KINDS for p in params):
+        raise rec.error(f"params is a list of {' / '.join(PARAM_KINDS)} (optionally ending in ?), "
+                        f"got {params!r}", "params")
+    if params and (not isinstance(signature, tuple) or any(o.inputs for o in signature)):
+        raise rec.error("a function with literal params takes no operands: its signature "
+                        "must look like '->(n,n)'", "signature")
+    domain = f.get("domain")
+    if domain is not None and domain not in DOMAINS:
+        raise rec.error(f"unknown domain {domain!r}; known: {', '.join(DOMAINS)}", "domain")
+    return FunctionSpec(name, signature, tuple(str(p) for p in params), f.get("numeric"),
+                        str(f.get("doc", "")), domain, rec.where)
+
+
+def read_language_file(path: Path) -> list[Record]:
+    return read_records(path, {"functions": ({"name", "signature"}, FUNCTION_KEYS)})
+
+
+@lru_cache(maxsize=None)
+def builtin_language() -> Language:
+    """The language defined by the built-in rules/language/*.yaml."""
+    from matcalc.resources import rule_files
+    lang = Language({})
+    for path in rule_files("language"):
+        lang = lang.extended(read_language_file(path))
+    missing = [op for op in GRAMMAR_OPERATORS if op not in lang.functions]
+    if missing:
+        from matcalc.errors import RuleFileError
+        raise RuleFileError(f"rules/language defines no record for the grammar's operators: "
+                            f"{', '.join(missing)}")
+    return lang
+
+
+def load_language(*paths) -> Language:
+    """The built-in language extended by the ``functions`` of the given rule files."""
+    lang = builtin_language()
+    for path in paths:
+        lang = lang.extended(read_language_file(Path(path)))
+    return lang

@@ -1,0 +1,711 @@
+"""Text to typed Expr: Lark parsing, shape inference by unification, and readable errors.
+
+Three passes, none of them recursive (a 10,000-deep expression is fine):
+1. Lark's LALR parser calls :class:`_Builder` on every reduction, building a light syntax
+   tree of :class:`_Node` with source positions;
+2. :func:`_type` walks it bottom-up, giving every node a shape of dimension terms and
+   unifying them (the signatures come from rules/language);
+3. :func:`_finish` builds the hash-consed :class:`~matcalc.expr.Expr` with resolved shapes.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+from functools import lru_cache
+
+from matcalc import expr as E
+from matcalc.errors import ParseError, ShapeError, UnknownFunctionError
+from matcalc.language import Language, builtin_language
+from matcalc.shapes import (Gufunc, Prod, Rigid, Unifier, UnifyError, Var, format_shape,
+                            normalise)
+
+MAX_LENGTH = 1_000_000
+PROPS = {"symmetric": "symmetric", "diagonal": "diagonal", "posdef": "posdef",
+         "positive definite": "posdef", "positive-definite": "posdef", "spd": "posdef",
+         "pd": "posdef"}
+IMPLIED = {"posdef": {"symmetric"}, "diagonal": {"symmetric"}}
+DIM_NAMES = ("n", "m", "k", "p", "q", "r", "s", "t", "u", "v", "w")
+
+_OPERAND_TOKENS = {"NAME", "NUMBER", "LPAR", "LANGLE", "NORM"}
+_OPERAND_START = {"NAME", "NUMBER"}
+_WORDS = {"NAME": "a name", "NUMBER": "a number", "LPAR": "'('", "RPAR": "')'", "COMMA": "','",
+          "LANGLE": "'<'", "RANGLE": "'>'", "NORM": "'‖'", "MINUS": "'-'", "PLUS": "'+'",
+          "STAR": "'*'", "SLASH": "'/'", "DOTSTAR": "'.*'", "DOTSLASH": "'./'", "CARET": "'^'",
+          "DOTCARET": "'.^'", "QUOTE": '"\'"', "SUPERT": "'ᵀ'", "ODOT": "'⊙'", "ODIV": "'⊘'"}
+_CLOSERS = {"(": ")", "<": ">", "⟨": "⟩"}
+
+
+# ---------------------------------------------------------------- syntax tree
+
+class _Node:
+    """A syntax-tree node: operator name, children, literal value, source span."""
+
+    __slots__ = ("op", "args", "value", "start", "end", "at")
+
+    def __init__(self, op, args, value, start, end, at):
+        self.op, self.args, self.value = op, args, value
+        self.start, self.end, self.at = start, end, at   # at: the operator's character offset
+
+
+def _binary(op):
+    def build(self, children):
+        left, tok, right = children
+        return _Node(op, [left, right], None, left.start, right.end, tok.start_pos)
+    return build
+
+
+class _Builder:
+    """Lark callbacks, one per alias in grammar/matcalc.lark (run inline by the LALR parser)."""
+
+    add = _binary("add")
+    sub = _binary("sub")
+    mul = _binary("mul")
+    div = _binary("div")
+    hadamard = _binary("hadamard")
+    ediv = _binary("ediv")
+    pow = _binary("pow")
+    epow = _binary("epow")
+
+    def neg(self, children):
+        tok, x = children
+        return _Node("neg", [x], None, tok.start_pos, x.end, tok.start_pos)
+
+    def transpose(self, children):
+        x, tok = children
+        return _Node("transpose", [x], None, x.start, tok.end_pos, tok.start_pos)
+
+    def number(self, children):
+        (tok,) = children
+        return _Node("const", [], float(tok), tok.start_pos, tok.end_pos, tok.start_pos)
+
+    def name(self, children):
+        (tok,) = children
+        return _Node("name", [], str(tok), tok.start_pos, tok.end_pos, tok.start_pos)
+
+    def call(self, children):
+        name, rpar = children[0], children[-1]
+        args = [c for c in children[2:-1] if isinstance(c, _Node)]
+        return _Node("call", args, str(name), name.start_pos, rpar.end_pos, name.start_pos)
+
+    def paren(self, children):
+        lpar, x, rpar = children
+        x.start, x.end = lpar.start_pos, rpar.end_pos
+        return x
+
+    def inner(self, children):
+        lt, a, _comma, b, gt = children
+        return _Node("inner", [a, b], None, lt.start_pos, gt.end_pos, lt.start_pos)
+
+    def norm(self, children):
+        left, x, right = children
+        return _Node("call", [x], "norm2", left.start_pos, right.end_pos, left.start_pos)
+
+
+@lru_cache(maxsize=None)
+def _parser():
+    from lark import Lark
+
+    from matcalc.resources import grammar_path
+    return Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr",
+                transformer=_Builder(), keep_all_tokens=True, maybe_placeholders=False)
+
+
+# ---------------------------------------------------------------- error display
+
+def _line_col(text: str, pos: int) -> tuple[int, int]:
+    line = text.count("\n", 0, pos) + 1
+    col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    return line, col
+
+
+def point(text: str, pos: int) -> str:
+    """Where ``pos`` is: ``at line L, column C:`` then the line and a caret under it."""
+    line, col = _line_col(text, pos)
+    src = text.split("\n")[line - 1] if text else ""
+    lo = 0
+    if len(src) > 100:                       # show a window of a very long line
+        lo = max(0, col - 50)
+        src = ("…" if lo else "") + src[lo:lo + 100] + ("…" if lo + 100 < len(src) else "")
+        lo -= 1 if lo else 0
+    caret = " " * (col - 1 - lo) + "^"
+    return f"  at line {line}, column {col}:\n    {src}\n    {caret}"
+
+
+def _error(cls, message: str, text: str, pos: int):
+    line, col = _line_col(text, pos)
+    return cls(f"{message}\n{point(text, pos)}", line, col)
+
+
+def _syntax_error(text: str, exc) -> ParseError:
+    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
+
+    if isinstance(exc, UnexpectedCharacters):
+        pos = exc.pos_in_stream
+        ch = text[pos]
+        msg = f"unexpected character {ch!r}"
+        if not ch.isprintable() or ord(ch) > 127:
+            msg += f" (U+{ord(ch):04X})"
+        hint = {"[": "matrices are named (A, B, ...) rather than written out",
+                "=": "an expression has no '='",
+                "|": "write abs(x) for the absolute value or norm1(x) for the 1-norm",
+                ".": "elementwise operators are '.*', './' and '.^'",
+                ";": "one expression at a time"}.get(ch)
+        return _error(ParseError, msg + (f"; {hint}" if hint else ""), text, pos)
+    if isinstance(exc, UnexpectedEOF):
+        return _eof_error(text, set(exc.expected))
+    assert isinstance(exc, UnexpectedToken)
+    tok = exc.token
+    expected = set(exc.expected)
+    if tok.type == "$END":
+        return _eof_error(text, expected)
+    pos = tok.start_pos
+    shown = str(tok)
+    prev = _previous_token(text, pos)
+    if tok.type == "RPAR" and _unclosed(text[:pos]) is None:
+        return _error(ParseError, "unbalanced ')': there is no '(' for it to close", text, pos)
+    if expected & _OPERAND_START and tok.type not in _OPERAND_TOKENS:
+        if prev is None:
+            return _error(ParseError, f"expected an operand before {shown!r}", text, pos)
+        return _error(ParseError, f"expected an operand after {prev!r}, got {shown!r}", text, pos)
+    if tok.type in _OPERAND_TOKENS and not expected & _OPERAND_START:
+        return _error(ParseError, f"missing operator before {shown!r} (write '*' for a product)",
+                      text, pos)
+    words = sorted({_WORDS.get(t, t) for t in expected})
+    return _error(ParseError, f"unexpected {shown!r}; expected {', '.join(words)}", text, pos)
+
+
+def _eof_error(text: str, expected: set) -> ParseError:
+    end = len(text.rstrip())
+    prev = _previous_token(text, end)
+    if expected & _OPERAND_START:
+        if prev is None:
+            return _error(ParseError, "expected an expression", text, end)
+        return _error(ParseError, f"expected an operand after {prev!r}", text, end)
+    opener = _unclosed(text)
+    if opener is not None:
+        ch = text[opener]
+        closer = _CLOSERS.get(ch, ch)
+        line, col = _line_col(text, opener)
+        return _error(ParseError, f"missing {closer!r} to close the {ch!r} at line {line}, "
+                                  f"column {col}", text, end)
+    return _error(ParseError, "unexpected end of input", text, end)
+
+
+def _previous_token(text: str, pos: int) -> str | None:
+    before = text[:pos].rstrip()
+    if not before:
+        return None
+    for op in (".*", "./", ".^"):
+        if before.endswith(op):
+            return op
+    return before[-1]
+
+
+def _unclosed(text: str) -> int | None:
+    """Offset of the innermost bracket of ``text`` that is not closed, if any."""
+    stack: list[int] = []
+    norm_open: int | None = None
+    for i, ch in enumerate(text):
+        if ch in "(<⟨":
+            stack.append(i)
+        elif ch in ")>⟩" and stack:
+            stack.pop()
+        elif ch == "‖":
+            norm_open = None if norm_open is not None else i
+    candidates = [p for p in (stack[-1] if stack else None, norm_open) if p is not None]
+    return max(candidates) if candidates else None
+
+
+# ---------------------------------------------------------------- typing
+
+class _Typer:
+    """Gives every syntax node a shape of dimension terms; raises ShapeError with a position."""
+
+    def __init__(self, text: str, lang: Language, shapes: dict, assume: dict):
+        self.text, self.lang = text, lang
+        self.u = Unifier()
+        self.user_shapes = shapes
+        self.assume = assume
+        self.vars: dict[str, tuple] = {}
+        self.props: dict[str, frozenset] = {}
+        self.shape: dict[int, tuple] = {}       # id(node) -> shape of dimension terms
+        self.rewrite: dict[int, tuple] = {}     # id(node) -> (op, value, args) the node stands for
+        used = {d for s in shapes.values() for d in s if isinstance(d, str)}
+        self._names = (n for n in itertools.chain(DIM_NAMES, (f"d{i}" for i in itertools.count(1)))
+                       if n not in used)
+
+    def fresh(self, can_be_one: bool = False) -> Var:
+        return Var(next(self._names), can_be_one)
+
+    def src(self, node: _Node) -> str:
+        s = self.text[node.start:node.end]
+        return s if len(s) <= 40 else s[:37] + "..."
+
+    def show(self, node: _Node) -> str:
+        return format_shape(tuple(self.u.resolve(d) for d in self.shape[id(node)]))
+
+    def fail(self, node: _Node, message: str):
+        raise _error(ShapeError, message, self.text, node.at)
+
+    # -------------------------------------------------------- variables
+    def declare(self, names: list[str], kinds: dict[str, int]) -> None:
+        """Shapes for the variables, vectors before matrices, so A*x reads A: m×n, x: n."""
+        order = sorted(names, key=lambda n: {1: 0, 2: 1}.get(kinds[n], 2))
+        for name in order:
+            if name in self.user_shapes:
+                shape = tuple(d if isinstance(d, int) else Rigid(d) for d in self.user_shapes[name])
+            else:
+                shape = tuple(self.fresh() for _ in range(kinds[name]))
+            self.vars[name] = shape
+            props = self.assume.get(name, frozenset())
+            if props:
+                if len(shape) != 2 or shape[0] == 1:
+                    raise ShapeError(f"{name}: '{'/'.join(sorted(props))}' needs a square "
+                                     f"matrix, but {name} is a {format_shape(shape)} "
+                                     f"{'scalar' if not shape else 'vector'}")
+                try:
+                    self.u.unify(shape[0], shape[1])
+                except UnifyError:
+                    raise ShapeError(f"{name}: '{'/'.join(sorted(props))}' needs a square "
+                                     f"matrix, but {name} is declared "
+                                     f"{format_shape(tuple(self.u.resolve(d) for d in shape))}"
+                                     ) from None
+            self.props[name] = props
+
+    # -------------------------------------------------------- one node
+    def type_node(self, node: _Node) -> None:
+        op = node.op
+        if op == "const":
+            self.shape[id(node)] = ()
+            return
+        if op == "name":
+            self.shape[id(node)] = self.vars[node.value]
+            return
+        if op == "sub":
+            spec = self.lang.get("add")
+        elif op == "call":
+            spec = self._function(node)
+        else:
+            spec = self.lang.get(op)
+        args = node.args
+        if op == "pow" and self.shape[id(args[0])]:
+            self._matrix_power(node)
+            spec, args = self.lang.get("inv"), args[:1]
+        if spec.params:
+            self.shape[id(node)] = self._constant(node, spec)
+            return
+        if op == "call" and spec.arity is not None and len(args) != spec.arity:
+            n = spec.arity
+            raise _error(ParseError, f"{spec.name} takes {n} argument{'s' if n != 1 else ''}, "
+                                     f"got {len(args)}", self.text, node.at)
+        kind = spec.signature
+        shapes = [self.shape[id(a)] for a in args]
+        try:
+            if isinstance(kind, tuple):
+                self.shape[id(node)] = self._gufunc(node, spec, shapes)
+            else:
+                self.shape[id(node)] = getattr(self, "_" + kind.replace("-", "_"))(node, shapes)
+        except UnifyError as exc:
+            self.fail(node, self._mismatch(node, spec, str(exc)))
+
+    def _function(self, node: _Node):
+        spec = self.lang.get(node.value)
+        if spec is None:
+            names = self.lang.names()
+            close = difflib.get_close_matches(node.value, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(names)}"
+            raise _error(UnknownFunctionError, f"unknown function {node.value!r}{hint}",
+                         self.text, node.start)
+        return spec
+
+    def _matrix_power(self, node: _Node) -> None:
+        base, exponent = node.args
+        minus_one = (exponent.op == "const" and exponent.value == -1) or (
+            exponent.op == "neg" and exponent.args[0].op == "const"
+            and exponent.args[0].value == 1)
+        if not minus_one or len(self.shape[id(base)]) != 2:
+            self.fail(node, f"{self.src(node)}: '^' raises a scalar to a power, but "
+                            f"{self.src(base)} is {self.show(base)}; write inv(X) or X^-1 for "
+                            f"the inverse, X*X for a matrix square, or '.^' for elementwise powers")
+        self.rewrite[id(node)] = ("call", "inv", [base])
+
+    def _constant(self, node: _Node, spec) -> tuple:
+        params = []
+        required = sum(1 for p in spec.params if not p.endswith("?"))
+        if not required <= len(node.args) <= len(spec.params):
+            self.fail(node, f"{spec.name} takes {required}"
+                            f"{'' if required == len(spec.params) else f' to {len(spec.params)}'}"
+                            f" literal argument(s), got {len(node.args)}")
+        for arg, kind in zip(node.args, spec.params):
+            value = _literal(arg)
+            if value is None or (kind.startswith("size") and (value < 1 or value != int(value))):
+                want = "a positive integer" if kind.startswith("size") else "a number"
+                self.fail(arg, f"{spec.name}: the argument must be {want}, "
+                               f"got {self.src(arg)!r}")
+            params.append(int(value) if kind.startswith("size") else value)
+        self.rewrite[id(node)] = ("call", (spec.name, tuple(params)), [])
+        (overload,) = spec.overloads
+        letters: dict[str, object] = {}
+        if params and spec.params[0].startswith("size"):
+            for letter in overload.output:
+                letters[letter] = params[0]
+        out = []
+        for d in overload.output:
+            if d not in letters:
+                letters[d] = int(d) if d.isdigit() else self.fresh()
+            out.append(letters[d])
+        return normalise(*out) if len(out) == 2 else tuple(out)
+
+    # -------------------------------------------------------- signature kinds
+    def _elementwise(self, node, shapes):
+        full = [s for s in shapes if s]
+        for s in full[1:]:
+            if len(s) != len(full[0]):
+                raise UnifyError("ranks differ")
+            for a, b in zip(full[0], s):
+                self.u.unify(a, b)
+        return full[0] if full else ()
+
+    def _congruent(self, node, shapes):
+        a, b = shapes
+        if len(a) != len(b):
+            raise UnifyError("ranks differ")
+        for x, y in zip(a, b):
+            self.u.unify(x, y)
+        return a
+
+    def _pairwise_reduce(self, node, shapes):
+        self._congruent(node, shapes)
+        return ()
+
+    def _reduce(self, node, shapes):
+        return ()
+
+    def _scale(self, node, shapes):
+        if shapes[1]:
+            raise UnifyError("divisor is not a scalar")
+        return shapes[0]
+
+    def _transpose(self, node, shapes):
+        (s,) = shapes
+        if len(s) == 0:
+            return ()
+        if len(s) == 1:
+            return (1, s[0])
+        if self.u.find(s[0]) == 1:
+            return (s[1],)
+        return (s[1], s[0])
+
+    def _matmul(self, node, shapes):
+        a, b = shapes
+        if not a:
+            return b
+        if not b:
+            return a
+        r1, c1 = (a[0], 1) if len(a) == 1 else a
+        r2, c2 = (b[0], 1) if len(b) == 1 else b
+        self.u.unify(c1, r2)
+        return normalise(self.u.find(r1), self.u.find(c2))
+
+    def _gufunc(self, node, spec, shapes):
+        ranks = tuple(len(s) for s in shapes)
+        chosen: Gufunc | None = next((o for o in spec.overloads if o.ranks == ranks), None)
+        if chosen is None:
+            raise UnifyError("no overload")
+        letters: dict[str, object] = {}
+        for dims, shape in zip(chosen.inputs, shapes):
+            for d, term in zip(dims, shape):
+                if d.isdigit():
+                    self.u.unify(term, int(d))
+                elif d in letters:
+                    self.u.unify(letters[d], term)
+                else:
+                    letters[d] = term
+        out = []
+        for d in chosen.output:
+            term = None
+            for part in d.split("*"):
+                t = int(part) if part.isdigit() else letters[part]
+                term = t if term is None else Prod(term, t)
+            out.append(term)
+        return normalise(*out) if len(out) == 2 else tuple(out)
+
+    # -------------------------------------------------------- messages
+    def _mismatch(self, node, spec, reason) -> str:
+        src, args = self.src(node), node.args
+        shown = ", ".join(f"{self.src(a)} is {self.show(a)}" for a in args)
+        op = node.op
+        if op == "mul":
+            return f"{src}: inner dimensions differ: {shown}"
+        if op in ("add", "sub"):
+            a, b = args
+            hint = ""
+            if not self.shape[id(a)] or not self.shape[id(b)]:
+                hint = "; to add a scalar c to every entry write c*vector(1) or c*matrix(1)"
+            return f"{src}: '{'+' if op == 'add' else '-'}' needs operands of the same shape: " \
+                   f"{shown}{hint}"
+        if op == "div":
+            return f"{src}: '/' divides by a scalar, but {self.src(args[1])} is " \
+                   f"{self.show(args[1])}; for elementwise division write './'"
+        if op in ("hadamard", "ediv", "epow"):
+            return f"{src}: elementwise operands need the same shape (or one scalar): {shown}"
+        if op == "inner":
+            return f"{src}: an inner product needs operands of the same shape: {shown}"
+        if isinstance(spec.signature, tuple):
+            wants = " or ".join(_describe(o) for o in spec.overloads)
+            return f"{src}: {spec.name} needs {wants}, but {shown}"
+        return f"{src}: shapes do not fit ({reason}): {shown}"
+
+
+def _describe(overload: Gufunc) -> str:
+    def one(dims):
+        if not dims:
+            return "a scalar"
+        if len(dims) == 1:
+            return f"a vector ({dims[0]})"
+        if dims[0] == dims[1]:
+            return f"a square matrix ({dims[0]}×{dims[1]})"
+        return f"a matrix ({dims[0]}×{dims[1]})"
+    return " and ".join(one(d) for d in overload.inputs)
+
+
+def _literal(node: _Node) -> float | None:
+    sign = 1.0
+    while node.op == "neg":
+        sign, node = -sign, node.args[0]
+    return sign * node.value if node.op == "const" else None
+
+
+# ---------------------------------------------------------------- the passes
+
+def _postorder(root: _Node) -> list[_Node]:
+    out: list[_Node] = []
+    stack = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            out.append(node)
+        else:
+            stack.append((node, True))
+            stack.extend((c, False) for c in reversed(node.args))
+    return out
+
+
+def _names_in_order(root: _Node, lang: Language, shapes: dict) -> list[str]:
+    seen: dict[str, None] = {}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.op == "name" and node.value not in seen:
+            spec = lang.get(node.value)
+            if node.value in shapes or spec is None or not _is_bare_constant(spec):
+                seen[node.value] = None
+        stack.extend(reversed(node.args))
+    return list(seen)
+
+
+def _is_bare_constant(spec) -> bool:
+    return bool(spec.params) and all(p.endswith("?") for p in spec.params)
+
+
+def _finish(nodes: list[_Node], typer: _Typer) -> E.Expr:
+    resolve = typer.u.resolve
+    built: dict[int, E.Expr] = {}
+    chain: dict[int, list] = {}       # operands of an associative chain, built once (a+b+c+...)
+    parent = {id(c): n for n in nodes for c in n.args}
+    for node in nodes:
+        op, value, kids = typer.rewrite.get(id(node), (node.op, node.value, node.args))
+        family = "add" if op in ("add", "sub") else op
+        if family in E.FLATTEN:
+            left, right = kids
+            operands = chain.pop(id(left), None)
+            if operands is None:
+                operands = [built[id(left)]]
+            right_e = built[id(right)]
+            if op == "sub":
+                right_e = (E.const(-right_e.value) if right_e.op == "const"
+                           else E.make("neg", (right_e,), right_e.shape))
+            operands.extend(right_e.args if right_e.op == family else (right_e,))
+            up = parent.get(id(node))
+            up_op = up and typer.rewrite.get(id(up), (up.op,))[0]
+            if up is not None and up.args[0] is node and (
+                    up_op == family or (family == "add" and up_op == "sub")):
+                chain[id(node)] = operands          # the parent goes on with the chain
+                continue
+            shape = tuple(resolve(d) for d in typer.shape[id(node)])
+            built[id(node)] = E.make(family, tuple(operands), shape)
+            continue
+        shape = tuple(resolve(d) for d in typer.shape[id(node)])
+        args = tuple(built[id(a)] for a in kids)
+        if op == "const":
+            out = E.const(node.value)
+        elif op == "name":
+            out = E.var(node.value, shape, typer.props.get(node.value, frozenset()))
+        elif op == "neg" and args[0].op == "const":
+            out = E.const(-args[0].value)
+        elif op == "call" and isinstance(value, tuple):     # a constant: eye(3), vector(1)
+            name, params = value
+            out = E.make(name, (), shape, params or None)
+        elif op == "call":
+            out = E.make(value, args, shape)
+        else:
+            out = E.make(op, args, shape)
+        built[id(node)] = out
+    return built[id(nodes[-1])]
+
+
+def _normalise_shapes(shapes) -> dict[str, tuple]:
+    out = {}
+    for name, shape in (shapes or {}).items():
+        dims = (shape,) if isinstance(shape, (int, str)) else tuple(shape)
+        if len(dims) > 2:
+            raise ShapeError(f"{name}: shape {shape!r} has {len(dims)} dimensions; matcalc has "
+                             "scalars, vectors and matrices only")
+        for d in dims:
+            ok = (isinstance(d, int) and not isinstance(d, bool) and d >= 1) or (
+                isinstance(d, str) and d.isidentifier())
+            if not ok:
+                raise ShapeError(f"{name}: dimension {d!r} is neither a positive integer nor a "
+                                 "name")
+        if len(dims) == 2:
+            dims = normalise(dims[0], dims[1])
+        out[name] = dims
+    return out
+
+
+def _normalise_assume(assume) -> dict[str, frozenset]:
+    out = {}
+    for name, props in (assume or {}).items():
+        items = [props] if isinstance(props, str) else list(props)
+        canon: set[str] = set()
+        for p in items:
+            key = PROPS.get(str(p).strip().lower())
+            if key is None:
+                raise ShapeError(f"{name}: unknown assumption {p!r}; known: symmetric, "
+                                 "diagonal, posdef (positive definite)")
+            canon |= {key} | IMPLIED.get(key, set())
+        out[name] = frozenset(canon)
+    return out
+
+
+def parse(text: str, shapes=None, assume=None, language: Language | None = None) -> E.Expr:
+    """Parse and type an expression.
+
+    ``shapes`` overrides the default kinds (a–g scalars, h–z vectors, A–Z matrices):
+    ``{"x": ("n",), "A": ("m", "n"), "c": ()}`` or integer sizes.  ``assume`` marks matrices
+    ``symmetric``, ``diagonal`` or ``posdef``.
+
+    >>> e = parse("x'*A*x")
+    >>> str(e), e.shape, e.variables()["A"].shape
+    ("x'*A*x", (), ('n', 'n'))
+    """
+    from lark.exceptions import UnexpectedInput
+
+    if not isinstance(text, str):
+        raise ParseError(f"expected the expression as text, got {type(text).__name__}")
+    if len(text) > MAX_LENGTH:
+        raise ParseError(f"the input is {len(text):,} characters long; the limit is "
+                         f"{MAX_LENGTH:,}")
+    if not text.strip():
+        raise ParseError("empty input: type an expression, for example x'*A*x")
+    lang = language or builtin_language()
+    shapes = _normalise_shapes(shapes)
+    assume = _normalise_assume(assume)
+    try:
+        tree = _parser().parse(text)
+    except UnexpectedInput as exc:
+        raise _syntax_error(text, exc) from None
+    names = _names_in_order(tree, lang, shapes)
+    nodes = _postorder(tree)
+    for node in nodes:
+        if node.op == "name" and node.value not in names:
+            node.op, node.args = "call", []              # a bare constant such as eye
+    typer = _infer_kinds(text, lang, shapes, assume, names, nodes)
+    return _finish(nodes, typer)
+
+
+# ---------------------------------------------------------------- kinds of variables
+
+def _letter_rank(name: str) -> int:
+    first = name[0]
+    if "h" <= first <= "z":
+        return 1
+    if "A" <= first <= "Z":
+        return 2
+    return 0
+
+
+def _attempt(text, lang, shapes, assume, names, nodes, ranks) -> _Typer:
+    typer = _Typer(text, lang, shapes, assume)
+    typer.declare(names, ranks)
+    for node in nodes:
+        typer.type_node(node)
+    return typer
+
+
+def _infer_kinds(text, lang, shapes, assume, names, nodes) -> _Typer:
+    """Type the expression, choosing the kind of each undeclared variable.
+
+    Kinds start from the first letter (a–g scalars, h–z vectors, A–Z matrices).  A letter
+    a–g that is transposed (``a'*x``) is a vector, and so is one multiplied with a non-scalar
+    where the vector reading makes it a matrix product (``a'*X*b``, ``A*b``).  When the
+    defaults do not type-check (``norm2(A*x - b)``), matcalc makes one letter a–g a vector,
+    then two, until it type-checks.  If none does, the error is the defaults' error.
+    """
+    free = [n for n in names if n not in shapes]
+    ranks = {n: len(shapes[n]) if n in shapes else _letter_rank(n) for n in names}
+    parent: dict[int, _Node] = {id(c): n for n in nodes for c in n.args}
+    for node in nodes:
+        if node.op == "name" and node.value in free and ranks[node.value] == 0 \
+                and parent.get(id(node)) is not None and parent[id(node)].op == "transpose":
+            ranks[node.value] = 1
+    try:
+        typer = _attempt(text, lang, shapes, assume, names, nodes, ranks)
+    except ShapeError as first_error:
+        typer = None
+        for changed in _deviations(free, ranks):
+            try:
+                typer = _attempt(text, lang, shapes, assume, names, nodes, changed)
+            except ShapeError:
+                continue
+            ranks = changed
+            break
+        if typer is None:
+            raise first_error from None
+    for node in nodes:                     # scalars beside a matrix or vector in a product
+        name = node.value
+        up = parent.get(id(node))
+        if node.op != "name" or name not in free or ranks[name] != 0 or up is None \
+                or up.op != "mul" or _letter_rank(name) != 0:
+            continue
+        other = up.args[1] if up.args[0] is node else up.args[0]
+        if not typer.shape[id(other)]:
+            continue
+        trial = dict(ranks, **{name: 1})
+        try:
+            typer, ranks = _attempt(text, lang, shapes, assume, names, nodes, trial), trial
+        except ShapeError:
+            pass
+    return typer
+
+
+def _deviations(free: list[str], ranks: dict[str, int], limit: int = 200):
+    """Assignments that make one scalar-by-letter variable a vector, then two (at most
+    ``limit``).  Letters h–z stay vectors and A–Z matrices unless declared otherwise."""
+    options = {n: [1] if _letter_rank(n) == 0 and ranks[n] == 0 else [] for n in free}
+    count = 0
+    for i, a in enumerate(free):
+        for ra in options[a]:
+            count += 1
+            if count > limit:
+                return
+            yield dict(ranks, **{a: ra})
+    for i, a in enumerate(free):
+        for b in free[i + 1:]:
+            for ra in options[a]:
+                for rb in options[b]:
+                    count += 1
+                    if count > limit:
+                        return
+                    yield dict(ranks, **{a: ra, b: rb})

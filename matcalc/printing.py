@@ -1,0 +1,330 @@
+"""Print an Expr three ways: plain text (parses back), unicode (textbook), LaTeX.
+
+The printers hold the one operator table matcalc keeps in Python (precedence and spelling, as
+STYLE.md allows).  Printing is iterative over the DAG, so deep expressions print without
+recursion, and each shared subexpression is rendered once.  A function the table does not
+know (a user's own) prints as ``name(args)``.
+"""
+
+from __future__ import annotations
+
+from matcalc.expr import Expr
+
+ADD, NEG, MUL, POW, POST, ATOM = 10, 15, 20, 30, 40, 50
+
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+_GREEK = dict(zip("αβγδεζηθικλμνξοπρστυφχψωΓΔΘΛΞΠΣΦΨΩ",
+                  r"\alpha \beta \gamma \delta \epsilon \zeta \eta \theta \iota \kappa \lambda "
+                  r"\mu \nu \xi o \pi \rho \sigma \tau \upsilon \phi \chi \psi \omega \Gamma "
+                  r"\Delta \Theta \Lambda \Xi \Pi \Sigma \Phi \Psi \Omega".split()))
+
+
+def format_number(value: float) -> str:
+    """``2.0 -> '2'``, ``0.5 -> '0.5'``, ``1e-3 -> '0.001'``; always re-parseable."""
+    if value == int(value) and abs(value) < 1e16:
+        return str(int(value))
+    return repr(float(value))
+
+
+class _Printer:
+    """Shared layout; subclasses give spellings.  ``render`` returns the text of a node."""
+
+    minus = "-"
+    plus = " + "
+    sub = " - "
+    star = "*"
+    ops = {"div": "/", "hadamard": ".*", "ediv": "./", "epow": ".^", "pow": "^"}
+
+    def render(self, root: Expr) -> str:
+        done: dict[int, tuple[str, int]] = {}
+        self._done = done
+        for node in root.walk():
+            done[id(node)] = self.node(node, [done[id(a)] for a in node.args])
+        return done[id(root)][0]
+
+    # ------------------------------------------------------------ helpers
+    def wrap(self, s: str) -> str:
+        return f"({s})"
+
+    def at_least(self, item: tuple[str, int], prec: int) -> str:
+        s, p = item
+        return s if p >= prec else self.wrap(s)
+
+    def number(self, value: float) -> tuple[str, int]:
+        text = format_number(value)
+        if value < 0:
+            return self.minus + text[1:], NEG
+        return text, ATOM
+
+    # ------------------------------------------------------------ dispatch
+    def node(self, node: Expr, kids: list[tuple[str, int]]) -> tuple[str, int]:
+        op = node.op
+        if op == "var":
+            return self.name(node.value), ATOM
+        if op == "const":
+            return self.number(node.value)
+        method = getattr(self, "op_" + op, None)
+        if method is not None:
+            return method(node, kids)
+        if not node.args:
+            return self.constant(node)
+        return self.call(node.op, [k[0] for k in kids]), ATOM
+
+    def name(self, name: str) -> str:
+        return name
+
+    def call(self, name: str, args: list[str]) -> str:
+        return f"{name}({', '.join(args)})"
+
+    def constant(self, node: Expr) -> tuple[str, int]:
+        params = node.value or ()
+        if not params:
+            return node.op, ATOM
+        return self.call(node.op, [format_number(p) for p in params]), ATOM
+
+    # ------------------------------------------------------------ operators
+    def op_add(self, node, kids):
+        parts = [self.at_least(kids[0], ADD)]
+        for arg, kid in zip(node.args[1:], kids[1:]):
+            if arg.op == "neg":
+                parts.append(self.sub + self.at_least(self._done[id(arg.args[0])], MUL))
+            elif arg.op == "const" and arg.value < 0:
+                parts.append(self.sub + self.number(-arg.value)[0])
+            else:
+                parts.append(self.plus + self.at_least(kid, ADD + 1))
+        return "".join(parts), ADD
+
+    def op_neg(self, node, kids):
+        return self.minus + self.at_least(kids[0], MUL), NEG
+
+    def op_mul(self, node, kids):
+        out = prev = self.at_least(kids[0], MUL)
+        prev_prec = kids[0][1]
+        for kid in kids[1:]:
+            factor = self.at_least(kid, MUL + 1)
+            out += self.separator(prev, prev_prec, factor) + factor
+            prev, prev_prec = factor, kid[1]
+        return out, MUL
+
+    def separator(self, left: str, left_prec: int, right: str) -> str:
+        """What goes between two factors of a product."""
+        return self.star
+
+    def _left_assoc(self, node, kids):
+        left, right = kids
+        sym = self.ops[node.op]
+        return self.at_least(left, MUL) + sym + self.at_least(right, MUL + 1), MUL
+
+    op_div = op_ediv = _left_assoc
+
+    def op_hadamard(self, node, kids):
+        sym = self.ops["hadamard"]
+        out = self.at_least(kids[0], MUL)
+        for kid in kids[1:]:
+            out += sym + self.at_least(kid, MUL + 1)
+        return out, MUL
+
+    def _power(self, node, kids):
+        base, exponent = kids
+        arg = node.args[1]
+        if arg.op == "const" and arg.value < 0:
+            exp_text = self.minus + format_number(-arg.value)
+        elif arg.op == "neg" and _prec_of(arg.args[0]) >= POW:
+            exp_text = exponent[0]
+        else:
+            exp_text = self.at_least(exponent, POW)
+        return self.at_least(base, POST) + self.ops[node.op] + exp_text, POW
+
+    op_pow = op_epow = _power
+
+    def op_transpose(self, node, kids):
+        return self.at_least(kids[0], POST) + "'", POST
+
+    def op_inner(self, node, kids):
+        return f"<{kids[0][0]}, {kids[1][0]}>", ATOM
+
+
+def _prec_of(node: Expr) -> int:
+    """Precedence of a node's printed form (the same in every printer)."""
+    if node.op == "const":
+        return NEG if node.value < 0 else ATOM
+    return {"add": ADD, "neg": NEG, "mul": MUL, "div": MUL, "hadamard": MUL, "ediv": MUL,
+            "kron": MUL, "dot": MUL, "pow": POW, "epow": POW, "inv": POW,
+            "transpose": POST}.get(node.op, ATOM)
+
+
+class TextPrinter(_Printer):
+    """Plain text that :func:`matcalc.parse` reads back to the same Expr."""
+
+
+class UnicodePrinter(_Printer):
+    """The textbook look: ``xᵀ(A + Aᵀ)``, ``‖Ax − b‖²``, ``X⁻¹``."""
+
+    minus = "−"
+    sub = " − "
+    ops = {"div": "/", "hadamard": " ⊙ ", "ediv": " ⊘ ", "epow": ".^", "pow": "^"}
+
+    def separator(self, left: str, left_prec: int, right: str) -> str:
+        """Juxtapose (``xᵀA``, ``2x``, ``A(B + C)``) unless that could be misread."""
+        if left_prec < POW:                      # a/b·c, not a/bc
+            return "·"
+        lw = _edge_word(left[::-1])
+        rw = _edge_word(right)
+        if not lw or not rw:
+            return ""
+        if len(lw) == 1 and len(rw) == 1 and not (lw.isdigit() and rw.isdigit()):
+            return ""
+        if lw.isdigit() and len(rw) == 1 and rw.isalpha():
+            return ""
+        return "·"
+
+    def _power(self, node, kids):
+        arg = node.args[1]
+        if node.op == "pow" and arg.op == "const" and arg.value == int(arg.value) \
+                and abs(arg.value) < 100:
+            return self.at_least(kids[0], POST) + format_number(arg.value).translate(
+                _SUPERSCRIPT), POW
+        return super()._power(node, kids)
+
+    op_pow = op_epow = _power
+
+    def op_transpose(self, node, kids):
+        return self.at_least(kids[0], POST) + "ᵀ", POST
+
+    def op_inner(self, node, kids):
+        return f"⟨{kids[0][0]}, {kids[1][0]}⟩", ATOM
+
+    def op_inv(self, node, kids):
+        return self.at_least(kids[0], POST) + "⁻¹", POW
+
+    def op_norm2(self, node, kids):
+        return f"‖{kids[0][0]}‖", ATOM
+
+    def op_norm1(self, node, kids):
+        return f"‖{kids[0][0]}‖₁", ATOM
+
+    def op_kron(self, node, kids):
+        return self.at_least(kids[0], MUL) + " ⊗ " + self.at_least(kids[1], MUL + 1), MUL
+
+    def constant(self, node):
+        params = node.value or ()
+        if node.op == "eye":
+            return ("I" + format_number(params[0]).translate(str.maketrans(
+                "0123456789", "₀₁₂₃₄₅₆₇₈₉")) if params else "I"), ATOM
+        if node.op in ("vector", "matrix") and params:
+            c = params[0]
+            return ("𝟙", ATOM) if c == 1 else (self.number(c)[0] + "·𝟙", MUL)
+        return super().constant(node)
+
+
+def _edge_word(s: str) -> str:
+    out = []
+    for ch in s:
+        if ch.isalnum() and ch not in "ᵀ⁻¹²³":
+            out.append(ch)
+        else:
+            break
+    return "".join(out)
+
+
+class LatexPrinter(_Printer):
+    """LaTeX math: ``x^{\\top} \\left(A + A^{\\top}\\right)``."""
+
+    sub = " - "
+    star = " "
+    ops = {"div": "/", "hadamard": " \\odot ", "ediv": " \\oslash ", "epow": "^", "pow": "^"}
+    FUNCTIONS = {"exp": "\\exp", "log": "\\log", "sin": "\\sin", "cos": "\\cos", "tan": "\\tan",
+                 "tanh": "\\tanh", "det": "\\det"}
+
+    def wrap(self, s: str) -> str:
+        return f"\\left({s}\\right)"
+
+    def name(self, name: str) -> str:
+        base, _, sub = name.partition("_")
+        out = _GREEK.get(base, base) if len(base) == 1 else f"\\mathit{{{base}}}"
+        return out + (f"_{{{self._escape(sub)}}}" if sub else "")
+
+    @staticmethod
+    def _escape(text: str) -> str:
+        return text.replace("_", "\\_")
+
+    def number(self, value: float):
+        text = format_number(abs(value))
+        if "e" in text:
+            mant, _, exp = text.partition("e")
+            text = f"{mant} \\cdot 10^{{{int(exp)}}}"
+        return ("-" + text, NEG) if value < 0 else (text, ATOM)
+
+    def call(self, name: str, args: list[str]) -> str:
+        head = self.FUNCTIONS.get(name, f"\\operatorname{{{self._escape(name)}}}")
+        return f"{head}\\left({', '.join(args)}\\right)"
+
+    def separator(self, left: str, left_prec: int, right: str) -> str:
+        if left[-1:].isdigit() and right[:1].isdigit():
+            return " \\cdot "
+        return " "
+
+    def op_div(self, node, kids):
+        return f"\\frac{{{kids[0][0]}}}{{{kids[1][0]}}}", MUL + 1
+
+    def _power(self, node, kids):
+        base = self.at_least(kids[0], ATOM)
+        arg = node.args[1]
+        exp_text = kids[1][0]
+        circ = "\\circ " if node.op == "epow" else ""
+        return f"{base}^{{{circ}{exp_text}}}", POW
+
+    op_pow = op_epow = _power
+
+    def op_transpose(self, node, kids):
+        return self.at_least(kids[0], ATOM) + "^{\\top}", POST
+
+    def op_inner(self, node, kids):
+        return f"\\left\\langle {kids[0][0]}, {kids[1][0]} \\right\\rangle", ATOM
+
+    def op_inv(self, node, kids):
+        return self.at_least(kids[0], ATOM) + "^{-1}", POW
+
+    def op_norm2(self, node, kids):
+        return f"\\left\\lVert {kids[0][0]} \\right\\rVert", ATOM
+
+    def op_norm1(self, node, kids):
+        return f"\\left\\lVert {kids[0][0]} \\right\\rVert_{{1}}", ATOM
+
+    def op_sqrt(self, node, kids):
+        return f"\\sqrt{{{kids[0][0]}}}", ATOM
+
+    def op_abs(self, node, kids):
+        return f"\\left| {kids[0][0]} \\right|", ATOM
+
+    def op_kron(self, node, kids):
+        return self.at_least(kids[0], MUL) + " \\otimes " + self.at_least(kids[1], MUL + 1), MUL
+
+    def op_tr(self, node, kids):
+        return f"\\operatorname{{tr}}\\left({kids[0][0]}\\right)", ATOM
+
+    def constant(self, node):
+        params = node.value or ()
+        if node.op == "eye":
+            return ("I" + (f"_{{{params[0]}}}" if params else "")), ATOM
+        if node.op in ("vector", "matrix") and params:
+            c = params[0]
+            return ("\\mathbf{1}", ATOM) if c == 1 else (
+                self.number(c)[0] + " \\mathbf{1}", MUL)
+        return super().constant(node)
+
+
+_TEXT, _UNICODE, _LATEX = TextPrinter(), UnicodePrinter(), LatexPrinter()
+
+
+def to_text(expr: Expr) -> str:
+    """Plain text; ``parse(to_text(e))`` gives ``e`` back (same shapes and assumptions)."""
+    return _TEXT.render(expr)
+
+
+def to_unicode(expr: Expr) -> str:
+    return _UNICODE.render(expr)
+
+
+def to_latex(expr: Expr) -> str:
+    return _LATEX.render(expr)

@@ -1,0 +1,260 @@
+"""Symbolic shapes: dimension terms, unification, and operator signatures.
+
+A shape is a tuple of dimensions: ``()`` a scalar, ``(n,)`` a column vector, ``(1, n)`` a row
+vector, ``(m, n)`` a matrix.  A resolved dimension is an ``int`` or a ``str``: a name such as
+``"n"`` or a product such as ``"m*p"`` (factors sorted, integer coefficient first).
+
+While an expression is typed, dimensions are *terms* in a :class:`Unifier`: fresh variables
+(unknown sizes that unification binds), rigid names the user declared, integers, and products
+(from ``kron`` and ``vec``).  A literal 1 never unifies with a variable: a vector's length is
+never silently taken to be 1.
+
+Signatures come from rules/ data.  A signature is either a named kind (``elementwise``,
+``congruent``, ``matmul``, ``scale``, ``transpose``, ``reduce``) or one or more gufunc strings such
+as ``"(m,k),(k,n)->(m,n)"`` or ``"(m,n),(p,q)->(m*p,n*q)"``; overloads are chosen by the ranks
+of the operands.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+KINDS = ("elementwise", "congruent", "matmul", "scale", "transpose", "reduce", "pairwise-reduce")
+
+_SIG_RE = re.compile(r"^\s*(\(.*?\)(?:\s*,\s*\(.*?\))*)?\s*->\s*(\(.*?\))\s*$")
+_DIM_TOKEN = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*|\d+)(?:\*(?:[A-Za-z_][A-Za-z0-9_]*|\d+))*$")
+
+
+class UnifyError(Exception):
+    """Internal: two dimension terms cannot be equal.  Callers turn it into a ShapeError."""
+
+
+# ---------------------------------------------------------------- dimension terms
+
+class Var:
+    """An unknown dimension; ``hint`` is the name it prints as when nothing binds it.
+
+    ``can_be_one`` says whether unification may bind it to the literal 1; the length of a
+    vector variable may not (``x*y`` with two column vectors is an error, not 1-vectors).
+    """
+
+    __slots__ = ("hint", "can_be_one", "seq")
+    _count = 0
+
+    def __init__(self, hint: str, can_be_one: bool = False):
+        Var._count += 1
+        self.hint, self.can_be_one, self.seq = hint, can_be_one, Var._count
+
+    def __repr__(self) -> str:
+        return f"Var({self.hint})"
+
+
+@dataclass(frozen=True)
+class Rigid:
+    """A dimension name the user declared: equal only to itself."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Prod:
+    """The product of two dimension terms (``kron``, ``vec``)."""
+
+    left: object
+    right: object
+
+
+def product_dim(factors: list) -> int | str:
+    """Canonical resolved product of resolved dimensions: ``product_dim([2, 'n', 'm']) == '2*m*n'``.
+
+    >>> product_dim(['p', 1, 'm'])
+    'm*p'
+    """
+    coeff = 1
+    names: list[str] = []
+    for f in factors:
+        if isinstance(f, int):
+            coeff *= f
+        else:
+            for part in str(f).split("*"):
+                if part.isdigit():
+                    coeff *= int(part)
+                else:
+                    names.append(part)
+    if not names:
+        return coeff
+    names.sort()
+    return "*".join(([str(coeff)] if coeff != 1 else []) + names)
+
+
+def eval_dim(dim: int | str, sizes: dict[str, int]) -> int | None:
+    """The integer value of a resolved dimension under ``sizes``, or None if a name is unbound."""
+    if isinstance(dim, int):
+        return dim
+    value = 1
+    for part in dim.split("*"):
+        if part.isdigit():
+            value *= int(part)
+        elif part in sizes:
+            value *= sizes[part]
+        else:
+            return None
+    return value
+
+
+class Unifier:
+    """Union-find over dimension terms, with path compression."""
+
+    def __init__(self) -> None:
+        self._parent: dict[int, object] = {}
+
+    def find(self, t):
+        path = []
+        while isinstance(t, Var) and id(t) in self._parent:
+            path.append(t)
+            t = self._parent[id(t)]
+        for v in path:
+            self._parent[id(v)] = t
+        return t
+
+    def resolve(self, t) -> int | str:
+        """A term as a resolved dimension (int or str); unbound variables print as their hint."""
+        stack = [t]
+        out: dict[int, int | str] = {}
+        while stack:
+            cur = self.find(stack[-1])
+            if isinstance(cur, Prod):
+                left, right = self.find(cur.left), self.find(cur.right)
+                pending = [x for x in (left, right) if isinstance(x, Prod) and id(x) not in out]
+                if pending:
+                    stack.extend(pending)
+                    continue
+                out[id(cur)] = product_dim([self._leaf(left, out), self._leaf(right, out)])
+            stack.pop()
+        return self._leaf(self.find(t), out)
+
+    def _leaf(self, t, done: dict) -> int | str:
+        if isinstance(t, int):
+            return t
+        if isinstance(t, Rigid):
+            return t.name
+        if isinstance(t, Var):
+            return t.hint
+        return done[id(t)]
+
+    def unify(self, a, b) -> None:
+        a, b = self.find(a), self.find(b)
+        if a is b or (not isinstance(a, (Var, Prod)) and a == b):
+            return
+        if isinstance(a, Var) and isinstance(b, Var):
+            old, new = (a, b) if a.seq < b.seq else (b, a)   # the older name survives
+            old.can_be_one = old.can_be_one and new.can_be_one
+            self._parent[id(new)] = old
+            return
+        for var, other in ((a, b), (b, a)):
+            if isinstance(var, Var):
+                if other == 1 and not var.can_be_one:
+                    raise UnifyError("a size that is not known to be 1 cannot be taken as 1")
+                self._parent[id(var)] = other
+                return
+        if self.resolve(a) != self.resolve(b):
+            raise UnifyError(f"{self.resolve(a)} ≠ {self.resolve(b)}")
+
+
+# ---------------------------------------------------------------- describing shapes
+
+def format_shape(shape: tuple) -> str:
+    """How a person writes a shape: ``scalar``, ``n×1``, ``1×n``, ``m×n``.
+
+    >>> format_shape(('m', 'n')), format_shape(('n',)), format_shape(())
+    ('m×n', 'n×1', 'scalar')
+    """
+    if len(shape) == 0:
+        return "scalar"
+    if len(shape) == 1:
+        return f"{shape[0]}×1"
+    return f"{shape[0]}×{shape[1]}"
+
+
+def kind_of(shape: tuple) -> str:
+    """``scalar``, ``vector`` (column), ``row vector`` or ``matrix``."""
+    if len(shape) == 0:
+        return "scalar"
+    if len(shape) == 1:
+        return "vector"
+    if shape[0] == 1:
+        return "row vector"
+    return "matrix"
+
+
+def normalise(rows, cols, one=1):
+    """Shape of a 2-D result: 1×1 is a scalar, r×1 a column vector."""
+    if rows == one and cols == one:
+        return ()
+    if cols == one:
+        return (rows,)
+    return (rows, cols)
+
+
+# ---------------------------------------------------------------- signatures
+
+@dataclass(frozen=True)
+class Gufunc:
+    """One overload: input dimension lists and the output dimension list."""
+
+    inputs: tuple[tuple[str, ...], ...]
+    output: tuple[str, ...]
+    text: str
+
+    @property
+    def ranks(self) -> tuple[int, ...]:
+        return tuple(len(i) for i in self.inputs)
+
+
+def parse_signature(sig) -> str | tuple[Gufunc, ...]:
+    """A signature from rules data: a kind name, or a gufunc string or list of them.
+
+    Raises ValueError with a reason when the text is not a signature.
+
+    >>> parse_signature("(m,k),(k,n)->(m,n)")[0].ranks
+    (2, 2)
+    >>> parse_signature("elementwise")
+    'elementwise'
+    """
+    if isinstance(sig, str) and sig in KINDS:
+        return sig
+    texts = sig if isinstance(sig, list) else [sig]
+    overloads = []
+    for text in texts:
+        if not isinstance(text, str):
+            raise ValueError(f"a signature is a string, got {text!r}")
+        m = _SIG_RE.match(text)
+        if not m:
+            raise ValueError(f"{text!r} is neither a kind ({', '.join(KINDS)}) nor a signature "
+                             "like '(m,k),(k,n)->(m,n)'")
+        inputs = tuple(_dims(part) for part in re.findall(r"\(.*?\)", m.group(1) or ""))
+        output = _dims(m.group(2))
+        if len(output) > 2 or any(len(i) > 2 for i in inputs):
+            raise ValueError(f"{text!r}: matcalc has scalars, vectors and matrices only (rank <= 2)")
+        bound = {d for dims in inputs for d in dims for d in d.split("*")}
+        for d in output:
+            for part in d.split("*"):
+                if not part.isdigit() and part not in bound and inputs:
+                    raise ValueError(f"{text!r}: output dimension {part!r} is not an input dimension")
+        overloads.append(Gufunc(inputs, output, text))
+    ranks = [o.ranks for o in overloads]
+    if len(set(ranks)) != len(ranks):
+        raise ValueError(f"overloads {texts!r} cannot be told apart by operand ranks")
+    return tuple(overloads)
+
+
+def _dims(text: str) -> tuple[str, ...]:
+    inner = text.strip()[1:-1].replace(" ", "")
+    if not inner:
+        return ()
+    dims = tuple(inner.split(","))
+    for d in dims:
+        if not _DIM_TOKEN.match(d):
+            raise ValueError(f"bad dimension {d!r} in {text!r}")
+    return dims
