@@ -18,4 +18,19 @@ from matcalc.shapes import format_shape
 __version__ = "0.1.0"
 __all__ = ["AutogradError", "EvaluationError", "Expr", "LinAlgError", "MatcalcError",
            "ParseError", "RuleFileError", "ShapeError", "UnknownFunctionError", "__version__",
-           "format_shape", "parse"]
+           "evaluate", "format_shape", "numeric_jacobian", "parse"]
+
+_LAZY = {"evaluate": "matcalc.numeric", "numeric_jacobian": "matcalc.numeric"}
+
+
+def __getattr__(name):
+    """Numeric entry points load NumPy only when first used."""
+    if name in _LAZY:
+        import importlib
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    if name == "autograd":
+        import importlib
+        return importlib.import_module("matcalc.autograd")
+    raise AttributeError(f"module 'matcalc' has no attribute {name!r}")

@@ -50,6 +50,10 @@ class AutogradValueError(MatcalcError, ValueError):
     """Bad arguments to the autograd API where PyTorch raises ValueError or its kin."""
 
 
+class AutogradTypeError(MatcalcError, TypeError):
+    """An argument of the wrong type for the autograd API, where PyTorch raises TypeError."""
+
+
 class AutogradShapeError(MatcalcError, RuntimeError):
     """Operand shapes that do not broadcast or multiply; names both shapes."""
 
