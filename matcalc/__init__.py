@@ -11,14 +11,17 @@ The library API.  Importing matcalc is cheap: NumPy is loaded only by the numeri
 
 from matcalc.errors import (AutogradError, EvaluationError, LinAlgError, MatcalcError,
                             ParseError, RuleFileError, ShapeError, UnknownFunctionError)
+from matcalc.diff import diff, explain, grad, hessian
 from matcalc.expr import Expr
 from matcalc.parse import parse
+from matcalc.rules import RuleSet, load_rules
 from matcalc.shapes import format_shape
 
 __version__ = "0.1.0"
 __all__ = ["AutogradError", "EvaluationError", "Expr", "LinAlgError", "MatcalcError",
            "ParseError", "RuleFileError", "ShapeError", "UnknownFunctionError", "__version__",
-           "evaluate", "format_shape", "numeric_jacobian", "parse"]
+           "RuleSet", "diff", "evaluate", "explain", "format_shape", "grad", "hessian",
+           "load_rules", "numeric_jacobian", "parse"]
 
 _LAZY = {"evaluate": "matcalc.numeric", "numeric_jacobian": "matcalc.numeric"}
 

@@ -1,6 +1,7 @@
-"""The ``matcalc`` command line (one-shot commands; the REPL comes with the engine).
+"""The ``matcalc`` command line: one-shot commands (the interactive REPL is still to come).
 
-    matcalc parse "x'*A*x + b'*x" [--shape x=n] [--assume A=symmetric] [--json]
+    matcalc diff "x'*A*x" --wrt x [--shape x=n] [--assume A=symmetric] [--json] [--explain]
+    matcalc grad ... | matcalc hessian ... | matcalc parse EXPR | matcalc check-rules [FILES]
 
 Exit codes: 0 an answer, 1 a user error (message on stderr, never a traceback), 2 usage.
 """
@@ -14,6 +15,10 @@ import sys
 from matcalc.errors import MatcalcError
 
 EXAMPLES = """examples:
+  matcalc diff "x'*A*x" --wrt x
+  matcalc diff "log(det(X))" --wrt X --explain
+  matcalc hessian "sum(log(vector(1) + exp(-y.*(X*w))))" --wrt w
+  matcalc check-rules my_rules.yaml
   matcalc parse "x'*A*x + b'*x"
   matcalc parse "norm2(A*x - b)^2" --shape A=m,n
   matcalc parse "tr(S*X)" --assume S=symmetric --json
@@ -40,6 +45,27 @@ def _build() -> argparse.ArgumentParser:
     p.add_argument("--assume", action="append", default=[], metavar="NAME=PROP",
                    help="symmetric, diagonal or posdef; repeatable")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    for name, what in (("diff", "the derivative in numerator layout"),
+                       ("grad", "the gradient of a scalar, shaped like the variable"),
+                       ("hessian", "the Hessian (derivative of the transposed gradient)")):
+        q = sub.add_parser(name, help=what, epilog=EXAMPLES,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        q.add_argument("expr", help="the expression, e.g. \"x'*A*x\"")
+        q.add_argument("--wrt", required=True, metavar="NAME", help="the variable")
+        q.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS",
+                       help="declare a shape: x=n, A=m,n, c= (scalar); repeatable")
+        q.add_argument("--assume", action="append", default=[], metavar="NAME=PROP",
+                       help="symmetric, diagonal or posdef; repeatable")
+        q.add_argument("--rules", action="append", default=[], metavar="FILE",
+                       help="load a rules file of your own; repeatable")
+        form = q.add_mutually_exclusive_group()
+        form.add_argument("--json", action="store_true", help="print one JSON object")
+        form.add_argument("--latex", action="store_true", help="print the LaTeX form only")
+        q.add_argument("--explain", action="store_true", help="list the rules that fired")
+    c = sub.add_parser("check-rules", help="prove rules numerically (all built-in rules, or "
+                       "the rules of the given files)")
+    c.add_argument("files", nargs="*", metavar="FILE")
+    c.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     return top
 
 
@@ -81,14 +107,76 @@ def _run_parse(args) -> int:
     return 0
 
 
+def _expression_last(argv: list[str]) -> list[str]:
+    """``matcalc parse "-x'*A*x"``: an expression that starts with '-' is not an option."""
+    if not argv or argv[0] not in ("parse", "diff", "grad", "hessian") or "--" in argv:
+        return argv
+    for i, tok in enumerate(argv[1:], 1):
+        if len(tok) > 1 and tok[0] == "-" and tok[1] != "-" and tok != "-h" \
+                and argv[i - 1] not in ("--shape", "--assume", "--wrt", "--rules"):
+            return argv[:i] + argv[i + 1:] + ["--", tok]
+    return argv
+
+
+def _run_derivative(args) -> int:
+    import matcalc
+    from matcalc.diff import derive
+    rules = matcalc.load_rules(*args.rules) if args.rules else None
+    shapes = _shapes(args.shape)
+    assume = _declarations(args.assume, "assume")
+    if args.command == "diff":
+        d = derive(args.expr, args.wrt, shapes, assume, rules)
+        answer, steps = d.result, d.steps
+    else:
+        answer = getattr(matcalc, args.command)(args.expr, args.wrt, shapes, assume, rules)
+        steps = []
+        if args.explain:
+            steps = derive(args.expr, args.wrt, shapes, assume, rules).steps
+    if args.json:
+        print(json.dumps({"input": args.expr, "wrt": args.wrt, "derivative": str(answer),
+                          "shape": answer.shape_text, "unicode": answer.unicode(),
+                          "latex": answer.latex(),
+                          "steps": [{"rule": s.rule, "where": s.where, "before": str(s.before),
+                                     "after": str(s.after), "note": s.note} for s in steps]},
+                         ensure_ascii=False))
+        return 0
+    if args.latex:
+        print(answer.latex())
+        return 0
+    print(answer.unicode())
+    print(f"  shape:  {answer.shape_text}")
+    print(f"  text:   {answer}")
+    if args.explain:
+        for i, step in enumerate(steps, 1):
+            print(f"  {i:3d}. {step.rule} ({step.where}): {step.before}  →  {step.after}")
+            if step.note:
+                print(f"       note: {step.note}")
+    return 0
+
+
+def _run_check_rules(args) -> int:
+    import matcalc
+    from matcalc.checking import check_rules
+    from matcalc.rules import builtin_rules
+    rules = matcalc.load_rules(*args.files) if args.files else builtin_rules()
+    count, failures = check_rules(rules, set(args.files) if args.files else None, args.seed)
+    for failure in failures:
+        print(failure)
+    print(f"{count} rules checked against backprop and central differences: "
+          f"{count - len(failures)} passed, {len(failures)} failed")
+    return 1 if failures else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _build()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_expression_last(sys.argv[1:] if argv is None else list(argv)))
     if args.command is None:
         parser.print_help()
         return 2
+    run = {"parse": _run_parse, "check-rules": _run_check_rules}.get(args.command,
+                                                                     _run_derivative)
     try:
-        return _run_parse(args)
+        return run(args)
     except MatcalcError as exc:
         print(f"matcalc: {exc}", file=sys.stderr)
         return 1

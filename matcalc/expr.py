@@ -41,6 +41,9 @@ class Expr:
     def __setattr__(self, name, value):
         raise AttributeError("Expr is immutable")
 
+    def __delattr__(self, name):
+        raise AttributeError("Expr is immutable")
+
     def __hash__(self) -> int:
         return self._hash
 
@@ -123,8 +126,12 @@ def make(op: str, args: tuple = (), shape: tuple = (), value=None,
     """The unique node for these fields (flattening associative operators)."""
     if op in FLATTEN and any(a.op == op for a in args):
         flat: list[Expr] = []
-        for a in args:
-            if a.op == op:
+        for i, a in enumerate(args):
+            # A nested product is spliced in only where the factors still form one matrix
+            # chain, so every contiguous run of a product is itself a product (the engine
+            # splits them): A*(x'*y) and (b'*x)*(A*x) keep their scalar factor whole.
+            if a.op == op and (op != "mul" or _matrix_chain(flat + list(a.args)
+                                                            + list(args[i + 1:]))):
                 flat.extend(a.args)
             else:
                 flat.append(a)
@@ -143,6 +150,22 @@ def make(op: str, args: tuple = (), shape: tuple = (), value=None,
     set_(node, "_hash", hash(key))
     _table[key] = node
     return node
+
+
+def _matrix_chain(factors: list[Expr]) -> bool:
+    """Whether the non-scalar factors multiply as matrices, each next to the next.
+
+    Scalars scale wherever they stand; a column vector is n×1 and a row vector 1×n.
+    """
+    prev = None
+    for f in factors:
+        if not f.shape:
+            continue
+        rows = f.shape[0]
+        if prev is not None and prev != rows:
+            return False
+        prev = 1 if len(f.shape) == 1 else f.shape[1]
+    return True
 
 
 def var(name: str, shape: tuple = (), props=frozenset()) -> Expr:

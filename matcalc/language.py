@@ -13,7 +13,8 @@ from pathlib import Path
 from matcalc.rulefile import Record, read_records
 from matcalc.shapes import Gufunc, parse_signature
 
-FUNCTION_KEYS = {"name", "signature", "numeric", "doc", "params", "domain", "operator", "source"}
+FUNCTION_KEYS = {"name", "signature", "numeric", "doc", "params", "domain", "operator", "source",
+                 "definition", "args", "entrywise"}
 PARAM_KINDS = ("size", "number")
 DOMAINS = ("positive", "nonzero", "invertible", "positive-determinant")
 
@@ -33,6 +34,9 @@ class FunctionSpec:
     doc: str
     domain: str | None
     where: str
+    definition: object = None                # an Expr over ``operands``, for user functions
+    operands: tuple[str, ...] = ()
+    entrywise: str | None = None             # the operator doing the same entry by entry
 
     @property
     def arity(self) -> int | None:
@@ -57,6 +61,14 @@ class Language:
     def get(self, name: str) -> FunctionSpec | None:
         return self.functions.get(name)
 
+    def fill(self, rank: int) -> str | None:
+        """The constant function that fills a vector (rank 1) or matrix (rank 2): vector(c)."""
+        for spec in self.functions.values():
+            if spec.params == ("number",) and spec.overloads and \
+                    len(spec.overloads[0].output) == rank and not spec.overloads[0].inputs:
+                return spec.name
+        return None
+
     def names(self) -> list[str]:
         """Names a user can call (the grammar's operators excluded)."""
         return sorted(n for n in self.functions if n not in GRAMMAR_OPERATORS)
@@ -64,14 +76,14 @@ class Language:
     def extended(self, records: list[Record]) -> "Language":
         funcs = dict(self.functions)
         for rec in records:
-            spec = _spec(rec)
+            spec = _spec(rec, Language(funcs))
             if spec.name in funcs:
                 raise rec.error(f"'{spec.name}' is already defined at {funcs[spec.name].where}")
             funcs[spec.name] = spec
         return Language(funcs)
 
 
-def _spec(rec: Record) -> FunctionSpec:
+def _spec(rec: Record, lang: "Language") -> FunctionSpec:
     f = rec.fields
     name = f["name"]
     if not isinstance(name, str) or not name.isidentifier():
@@ -90,8 +102,54 @@ def _spec(rec: Record) -> FunctionSpec:
     domain = f.get("domain")
     if domain is not None and domain not in DOMAINS:
         raise rec.error(f"unknown domain {domain!r}; known: {', '.join(DOMAINS)}", "domain")
-    return FunctionSpec(name, signature, tuple(str(p) for p in params), f.get("numeric"),
-                        str(f.get("doc", "")), domain, rec.where)
+    numeric = f.get("numeric")
+    definition, operands = None, ()
+    if "definition" in f:
+        definition, operands = _definition(rec, name, signature, lang)
+    elif numeric is None:
+        raise rec.error("a function needs 'numeric' (a matcalc.autograd operation) or "
+                        "'definition' (an expression of its operands)")
+    return FunctionSpec(name, signature, tuple(str(p) for p in params), numeric,
+                        str(f.get("doc", "")), domain, rec.where, definition, operands,
+                        f.get("entrywise"))
+
+
+def _definition(rec: Record, name: str, signature, lang: "Language"):
+    """Parse a user function's definition over its operands (u for an elementwise one)."""
+    from matcalc.errors import MatcalcError
+    from matcalc.parse import parse
+    f = rec.fields
+    if signature == "elementwise":
+        operands = tuple(f.get("args", ["u"]))
+        shapes = {operands[0]: ()}
+        want: tuple | None = ()
+    elif isinstance(signature, tuple) and len(signature) == 1:
+        operands = tuple(f.get("args", []))
+        (overload,) = signature
+        if len(operands) != len(overload.inputs):
+            raise rec.error(f"args must name the {len(overload.inputs)} operand(s) of "
+                            f"{overload.text}, e.g. args: [x]", "args")
+        shapes = {a: tuple(int(d) if d.isdigit() else d for d in dims)
+                  for a, dims in zip(operands, overload.inputs)}
+        want = tuple(int(d) if d.isdigit() else d for d in overload.output)
+    else:
+        raise rec.error("a definition needs an elementwise signature or a single gufunc "
+                        "signature such as '(n)->()'", "definition")
+    if not all(isinstance(a, str) and a.isidentifier() for a in operands):
+        raise rec.error(f"args are names, got {list(operands)!r}", "args")
+    try:
+        body = parse(str(f["definition"]), shapes=shapes, language=lang)
+    except MatcalcError as exc:
+        raise rec.error(str(exc).splitlines()[0], "definition") from None
+    unknown = sorted(set(body.variables()) - set(operands))
+    if unknown:
+        raise rec.error(f"uses {', '.join(unknown)}, which are not among its args "
+                        f"{list(operands)}", "definition")
+    if body.shape != want:
+        from matcalc.shapes import format_shape
+        raise rec.error(f"is {format_shape(body.shape)} but the signature says "
+                        f"{format_shape(want)}", "definition")
+    return body, operands
 
 
 def read_language_file(path: Path) -> list[Record]:

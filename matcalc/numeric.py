@@ -30,8 +30,8 @@ def _as_matrix(t, shape):
 
 def _to_shape(t, shape):
     """Bring a 2-d result back to matcalc's convention for ``shape``."""
-    if len(shape) == 0:
-        return t.reshape(())
+    if len(shape) == 0:                     # (a scalar applied entrywise stays an array)
+        return t.reshape(()) if all(d == 1 for d in t.shape) else t
     if len(shape) == 1:
         return t.reshape(-1)
     return t if t.ndim == 2 else t.reshape(1, -1)
@@ -53,7 +53,7 @@ def _product(node, args, sizes):
 
 def _transpose(node, args, sizes):
     (x,) = args
-    if x.ndim == 0:
+    if x.ndim == 0 or not node.shape:
         return x
     if x.ndim == 1:
         return x.reshape(1, -1)
@@ -80,12 +80,15 @@ def _fold(fn):
 
 
 def _concrete(node, sizes) -> tuple[int, ...]:
-    return tuple(eval_dim(d, sizes) for d in node.shape)
+    out = tuple(eval_dim(d, sizes) for d in node.shape)
+    if None in out:
+        raise EvaluationError(f"{node}: its size {format_shape(node.shape)} is not fixed by any "
+                              "value; give the sizes with dims={...}")
+    return out
 
 
 def _eye(node, args, sizes):
-    n = _concrete(node, sizes)[0]
-    return ag.eye(n)
+    return ag.eye(_concrete(node, sizes)[0])
 
 
 def _fill(node, args, sizes):
@@ -132,7 +135,8 @@ def _as_array(name: str, value) -> np.ndarray:
     return arr
 
 
-def bind(expr: Expr, values: dict) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+def bind(expr: Expr, values: dict, dims: dict | None = None
+         ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     """Arrays for the variables in matcalc's layout, and the sizes of the named dimensions.
 
     Vectors may be given as (n,) or (n, 1); scalars as numbers, (1,) or (1, 1).  A value
@@ -140,8 +144,8 @@ def bind(expr: Expr, values: dict) -> tuple[dict[str, np.ndarray], dict[str, int
     the variable.
     """
     arrays: dict[str, np.ndarray] = {}
-    sizes: dict[str, int] = {}
-    bound_by: dict[str, str] = {}
+    sizes: dict[str, int] = dict(dims or {})
+    bound_by: dict[str, str] = {d: "the given sizes" for d in sizes}
     for name, var in expr.variables().items():
         if name not in values:
             raise EvaluationError(f"no value for {name} ({_describe(var.shape)})")
@@ -205,6 +209,10 @@ def _run(expr: Expr, tensors: dict, sizes: dict, lang: Language):
         else:
             spec = lang.get(node.op)
             fn = NUMERIC.get(spec.numeric) if spec is not None else None
+            if fn is None and spec is not None and spec.definition is not None:
+                env = dict(zip(spec.operands, (done[id(a)] for a in node.args)))
+                done[id(node)] = _run(spec.definition, env, sizes, lang)
+                continue
             if fn is None:
                 raise EvaluationError(f"{node.op}: no numeric definition (its rules record "
                                       f"needs a 'numeric' field naming one of "
@@ -214,13 +222,13 @@ def _run(expr: Expr, tensors: dict, sizes: dict, lang: Language):
     return done[id(expr)]
 
 
-def _prepare(expr, values, shapes, lang):
+def _prepare(expr, values, shapes, lang, dims=None):
     if isinstance(expr, str):
         from matcalc.parse import parse
         expr = parse(expr, shapes=shapes, language=lang)
     if not isinstance(expr, Expr):
         raise EvaluationError(f"expected an expression (text or Expr), got {type(expr).__name__}")
-    arrays, sizes = bind(expr, values or {})
+    arrays, sizes = bind(expr, values or {}, dims)
     return expr, arrays, sizes
 
 
@@ -228,24 +236,25 @@ def _result(arr: np.ndarray):
     return float(arr) if arr.ndim == 0 else arr
 
 
-def evaluate(expr, values: dict, shapes=None, language: Language | None = None):
+def evaluate(expr, values: dict, shapes=None, language: Language | None = None,
+             dims: dict | None = None):
     """The value of ``expr`` (text or Expr) at ``values``.
 
     A scalar comes back as a float, a column vector as shape (n,), a row vector as (1, n), a
-    matrix as (m, n).
+    matrix as (m, n).  ``dims`` gives sizes of dimensions no value shows (``eye`` alone).
 
     >>> evaluate("x'*A*x", {"x": [1.0, 2.0], "A": [[1.0, 0.0], [0.0, 3.0]]})
     13.0
     """
     lang = language or builtin_language()
-    expr, arrays, sizes = _prepare(expr, values, shapes, lang)
+    expr, arrays, sizes = _prepare(expr, values, shapes, lang, dims)
     with ag.no_grad():
         out = _run(expr, {n: ag.tensor(a) for n, a in arrays.items()}, sizes, lang)
     return _result(out.numpy())
 
 
 def numeric_jacobian(expr, wrt: str, values: dict, shapes=None,
-                     language: Language | None = None):
+                     language: Language | None = None, dims: dict | None = None):
     """The derivative of ``expr`` with respect to the variable ``wrt``, by backprop.
 
     Numerator layout (DESIGN.md): scalar by vector x (n) is 1×n; scalar by matrix X (p×q) is
@@ -254,7 +263,7 @@ def numeric_jacobian(expr, wrt: str, values: dict, shapes=None,
     expression is differentiated as its transpose (∂(xᵀA)/∂x = Aᵀ).
     """
     lang = language or builtin_language()
-    expr, arrays, sizes = _prepare(expr, values, shapes, lang)
+    expr, arrays, sizes = _prepare(expr, values, shapes, lang, dims)
     if wrt not in arrays:
         raise EvaluationError(f"{wrt} is not a variable of {expr}")
     x_arr = arrays[wrt]
@@ -282,3 +291,16 @@ def _numerator_layout(jac: np.ndarray, f_shape: tuple, x_shape: tuple) -> np.nda
     f_axes = list(range(len(f_dims)))[::-1]
     x_axes = [len(f_dims) + i for i in range(len(x_dims))][::-1]
     return jac.transpose(f_axes + x_axes).reshape(m, n)
+
+
+def numeric_vjp(expr, wrt: str, values: dict, cotangent, language: Language | None = None):
+    """∂⟨Y, expr⟩/∂wrt by backprop, shaped like the variable (Y = ``cotangent``)."""
+    lang = language or builtin_language()
+    expr, arrays, sizes = _prepare(expr, values, None, lang)
+    x = ag.tensor(arrays[wrt], requires_grad=True)
+    tensors = {n: ag.tensor(a) for n, a in arrays.items() if n != wrt}
+    tensors[wrt] = x
+    out = _run(expr, tensors, sizes, lang)
+    y = np.asarray(cotangent, dtype=float).reshape(out.shape)
+    (g,) = ag.grad(out, [x], grad_outputs=ag.tensor(y), allow_unused=True)
+    return _result(np.zeros_like(arrays[wrt]) if g is None else g.numpy())

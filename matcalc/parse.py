@@ -18,7 +18,7 @@ from matcalc import expr as E
 from matcalc.errors import ParseError, ShapeError, UnknownFunctionError
 from matcalc.language import Language, builtin_language
 from matcalc.shapes import (Gufunc, Prod, Rigid, Unifier, UnifyError, Var, format_shape,
-                            normalise)
+                            kind_of, normalise)
 
 MAX_LENGTH = 1_000_000
 PROPS = {"symmetric": "symmetric", "diagonal": "diagonal", "posdef": "posdef",
@@ -32,7 +32,8 @@ _OPERAND_START = {"NAME", "NUMBER"}
 _WORDS = {"NAME": "a name", "NUMBER": "a number", "LPAR": "'('", "RPAR": "')'", "COMMA": "','",
           "LANGLE": "'<'", "RANGLE": "'>'", "NORM": "'‖'", "MINUS": "'-'", "PLUS": "'+'",
           "STAR": "'*'", "SLASH": "'/'", "DOTSTAR": "'.*'", "DOTSLASH": "'./'", "CARET": "'^'",
-          "DOTCARET": "'.^'", "QUOTE": '"\'"', "SUPERT": "'ᵀ'", "ODOT": "'⊙'", "ODIV": "'⊘'"}
+          "DOTCARET": "'.^'", "QUOTE": '"\'"', "SUPERT": "'ᵀ'", "ODOT": "'⊙'", "ODIV": "'⊘'",
+          "$END": "the end of the input"}
 _CLOSERS = {"(": ")", "<": ">", "⟨": "⟩"}
 
 
@@ -251,19 +252,26 @@ class _Typer:
     # -------------------------------------------------------- variables
     def declare(self, names: list[str], kinds: dict[str, int]) -> None:
         """Shapes for the variables, vectors before matrices, so A*x reads A: m×n, x: n."""
-        order = sorted(names, key=lambda n: {1: 0, 2: 1}.get(kinds[n], 2))
+        order = sorted(names, key=lambda n: {1: 0, 2: 1, "row": 1, "square": 1}.get(kinds[n], 2))
         for name in order:
+            kind = kinds[name]
             if name in self.user_shapes:
                 shape = tuple(d if isinstance(d, int) else Rigid(d) for d in self.user_shapes[name])
+            elif kind == "row":
+                shape = (1, self.fresh())
+            elif kind == "square":
+                d = self.fresh()
+                shape = (d, d)
             else:
-                shape = tuple(self.fresh() for _ in range(kinds[name]))
+                shape = tuple(self.fresh() for _ in range(kind))
             self.vars[name] = shape
             props = self.assume.get(name, frozenset())
             if props:
                 if len(shape) != 2 or shape[0] == 1:
+                    shown = tuple(self.u.resolve(d) for d in shape)
+                    is_ = "a scalar" if not shape else f"a {kind_of(shown)} ({format_shape(shown)})"
                     raise ShapeError(f"{name}: '{'/'.join(sorted(props))}' needs a square "
-                                     f"matrix, but {name} is a {format_shape(shape)} "
-                                     f"{'scalar' if not shape else 'vector'}")
+                                     f"matrix, but {name} is {is_}")
                 try:
                     self.u.unify(shape[0], shape[1])
                 except UnifyError:
@@ -277,6 +285,9 @@ class _Typer:
     def type_node(self, node: _Node) -> None:
         op = node.op
         if op == "const":
+            if node.value == float("inf"):
+                raise _error(ParseError, f"the number {self.src(node)} is too large "
+                                         "(over 1.8e308)", self.text, node.start)
             self.shape[id(node)] = ()
             return
         if op == "name":
@@ -526,10 +537,12 @@ def _finish(nodes: list[_Node], typer: _Typer) -> E.Expr:
             if op == "sub":
                 right_e = (E.const(-right_e.value) if right_e.op == "const"
                            else E.make("neg", (right_e,), right_e.shape))
-            operands.extend(right_e.args if right_e.op == family else (right_e,))
+            operands.append(right_e)              # make() splices nested chains in
             up = parent.get(id(node))
             up_op = up and typer.rewrite.get(id(up), (up.op,))[0]
-            if up is not None and up.args[0] is node and (
+            whole = family == "mul" and not typer.shape[id(node)] and any(
+                o.shape for o in operands)           # x'*y stays one factor of a product
+            if up is not None and up.args[0] is node and not whole and (
                     up_op == family or (family == "add" and up_op == "sub")):
                 chain[id(node)] = operands          # the parent goes on with the chain
                 continue
@@ -589,12 +602,14 @@ def _normalise_assume(assume) -> dict[str, frozenset]:
     return out
 
 
-def parse(text: str, shapes=None, assume=None, language: Language | None = None) -> E.Expr:
+def parse(text: str, shapes=None, assume=None, language: Language | None = None,
+          kinds: dict | None = None) -> E.Expr:
     """Parse and type an expression.
 
     ``shapes`` overrides the default kinds (a–g scalars, h–z vectors, A–Z matrices):
     ``{"x": ("n",), "A": ("m", "n"), "c": ()}`` or integer sizes.  ``assume`` marks matrices
-    ``symmetric``, ``diagonal`` or ``posdef``.
+    ``symmetric``, ``diagonal`` or ``posdef``.  ``kinds`` fixes what a name is without fixing
+    its sizes: a rank (0, 1, 2), ``"row"`` or ``"square"`` (rules use it for their names).
 
     >>> e = parse("x'*A*x")
     >>> str(e), e.shape, e.variables()["A"].shape
@@ -621,7 +636,7 @@ def parse(text: str, shapes=None, assume=None, language: Language | None = None)
     for node in nodes:
         if node.op == "name" and node.value not in names:
             node.op, node.args = "call", []              # a bare constant such as eye
-    typer = _infer_kinds(text, lang, shapes, assume, names, nodes)
+    typer = _infer_kinds(text, lang, shapes, assume, names, nodes, kinds or {})
     return _finish(nodes, typer)
 
 
@@ -644,17 +659,18 @@ def _attempt(text, lang, shapes, assume, names, nodes, ranks) -> _Typer:
     return typer
 
 
-def _infer_kinds(text, lang, shapes, assume, names, nodes) -> _Typer:
+def _infer_kinds(text, lang, shapes, assume, names, nodes, kinds) -> _Typer:
     """Type the expression, choosing the kind of each undeclared variable.
 
     Kinds start from the first letter (a–g scalars, h–z vectors, A–Z matrices).  A letter
-    a–g that is transposed (``a'*x``) is a vector, and so is one multiplied with a non-scalar
-    where the vector reading makes it a matrix product (``a'*X*b``, ``A*b``).  When the
+    a–g that is transposed (``a'*x``) is a vector, and so is one multiplied from the right
+    onto a non-scalar where the vector reading makes it a matrix product (``a'*X*b``,
+    ``A*b``); on the left it stays a coefficient (``c*x'*A*x`` is a scalar).  When the
     defaults do not type-check (``norm2(A*x - b)``), matcalc makes one letter a–g a vector,
     then two, until it type-checks.  If none does, the error is the defaults' error.
     """
-    free = [n for n in names if n not in shapes]
-    ranks = {n: len(shapes[n]) if n in shapes else _letter_rank(n) for n in names}
+    free = [n for n in names if n not in shapes and n not in kinds]
+    ranks = {n: len(shapes[n]) if n in shapes else kinds.get(n, _letter_rank(n)) for n in names}
     parent: dict[int, _Node] = {id(c): n for n in nodes for c in n.args}
     for node in nodes:
         if node.op == "name" and node.value in free and ranks[node.value] == 0 \
@@ -673,13 +689,13 @@ def _infer_kinds(text, lang, shapes, assume, names, nodes) -> _Typer:
             break
         if typer is None:
             raise first_error from None
-    for node in nodes:                     # scalars beside a matrix or vector in a product
+    for node in nodes:                     # a scalar right of a matrix or row: A*b, a'*X*b
         name = node.value
         up = parent.get(id(node))
         if node.op != "name" or name not in free or ranks[name] != 0 or up is None \
-                or up.op != "mul" or _letter_rank(name) != 0:
-            continue
-        other = up.args[1] if up.args[0] is node else up.args[0]
+                or up.op != "mul" or _letter_rank(name) != 0 or up.args[1] is not node:
+            continue                       # c*x'*A*x keeps c a scalar coefficient
+        other = up.args[0]
         if not typer.shape[id(other)]:
             continue
         trial = dict(ranks, **{name: 1})

@@ -8,6 +8,8 @@ know (a user's own) prints as ``name(args)``.
 
 from __future__ import annotations
 
+import math
+
 from matcalc.expr import Expr
 
 ADD, NEG, MUL, POW, POST, ATOM = 10, 15, 20, 30, 40, 50
@@ -21,7 +23,7 @@ _GREEK = dict(zip("αβγδεζηθικλμνξοπρστυφχψωΓΔΘΛΞΠ�
 
 def format_number(value: float) -> str:
     """``2.0 -> '2'``, ``0.5 -> '0.5'``, ``1e-3 -> '0.001'``; always re-parseable."""
-    if value == int(value) and abs(value) < 1e16:
+    if math.isfinite(value) and value == int(value) and abs(value) < 1e16:
         return str(int(value))
     return repr(float(value))
 
@@ -98,7 +100,10 @@ class _Printer:
         return self.minus + self.at_least(kids[0], MUL), NEG
 
     def op_mul(self, node, kids):
-        out = prev = self.at_least(kids[0], MUL)
+        # a product kept whole inside a product is a scalar factor: (b'*x)*A*x
+        first = self.wrap(kids[0][0]) if node.args[0].op == node.op else self.at_least(kids[0],
+                                                                                       MUL)
+        out = prev = first
         prev_prec = kids[0][1]
         for kid in kids[1:]:
             factor = self.at_least(kid, MUL + 1)
@@ -172,7 +177,7 @@ class UnicodePrinter(_Printer):
         rw = _edge_word(right)
         if not lw or not rw:
             return ""
-        if len(lw) == 1 and len(rw) == 1 and not (lw.isdigit() and rw.isdigit()):
+        if len(lw) == 1 and len(rw) == 1 and rw.isalpha():      # xy, 2x; but x·2, not x2
             return ""
         if lw.isdigit() and len(rw) == 1 and rw.isalpha():
             return ""
@@ -252,7 +257,8 @@ class LatexPrinter(_Printer):
         text = format_number(abs(value))
         if "e" in text:
             mant, _, exp = text.partition("e")
-            text = f"{mant} \\cdot 10^{{{int(exp)}}}"
+            text = f"{mant} \\cdot 10^{{{int(exp)}}}"          # a product: 2 \cdot 10^{-7}
+            return ("-" + text, NEG) if value < 0 else (text, MUL)
         return ("-" + text, NEG) if value < 0 else (text, ATOM)
 
     def call(self, name: str, args: list[str]) -> str:
@@ -260,7 +266,7 @@ class LatexPrinter(_Printer):
         return f"{head}\\left({', '.join(args)}\\right)"
 
     def separator(self, left: str, left_prec: int, right: str) -> str:
-        if left[-1:].isdigit() and right[:1].isdigit():
+        if right[:1].isdigit():                  # 2 \cdot 3 and x \cdot 2, never x 2
             return " \\cdot "
         return " "
 

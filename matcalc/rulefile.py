@@ -57,6 +57,10 @@ def read_records(path: Path, sections: dict[str, tuple[set[str], set[str]]]) -> 
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise RuleFileError(f"{shown}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        line = exc.object[:exc.start].count(b"\n") + 1
+        raise RuleFileError(f"{shown}:{line}: not UTF-8 text (byte {exc.object[exc.start]:#04x})"
+                            ) from None
     try:
         data = yaml.safe_load(text)
         tree = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -69,11 +73,12 @@ def read_records(path: Path, sections: dict[str, tuple[set[str], set[str]]]) -> 
     if not isinstance(data, dict):
         raise RuleFileError(f"{shown}:1: a rules file is a mapping of sections "
                             f"({', '.join(sections)}), got {type(data).__name__}")
+    keys = {k.value: k for k, _ in tree.value}
     lines = {k.value: v for k, v in tree.value}
     records: list[Record] = []
     for section, items in data.items():
         if section not in sections:
-            line = lines[section].start_mark.line + 1 if section in lines else 1
+            line = keys[section].start_mark.line + 1 if section in keys else 1
             raise RuleFileError(f"{shown}:{line}: unknown section {section!r}; "
                                 f"expected one of: {', '.join(sections)}")
         if not isinstance(items, list):

@@ -158,8 +158,29 @@ class Unifier:
                     raise UnifyError("a size that is not known to be 1 cannot be taken as 1")
                 self._parent[id(var)] = other
                 return
+        if isinstance(a, Prod) and isinstance(b, Prod):
+            left, right = self._factors(a), self._factors(b)
+            for t in list(left):                     # cancel common factors: m*n = m*k → n = k
+                same = next((u for u in right if u is t or (not isinstance(u, Var)
+                                                             and u == t)), None)
+                if same is not None:
+                    left.remove(t)
+                    right.remove(same)
+            if len(left) == 1 and len(right) == 1:
+                self.unify(left[0], right[0])
+                return
         if self.resolve(a) != self.resolve(b):
             raise UnifyError(f"{self.resolve(a)} ≠ {self.resolve(b)}")
+
+    def _factors(self, t) -> list:
+        out, stack = [], [t]
+        while stack:
+            cur = self.find(stack.pop())
+            if isinstance(cur, Prod):
+                stack.extend((cur.right, cur.left))
+            elif cur != 1:
+                out.append(cur)
+        return out
 
 
 # ---------------------------------------------------------------- describing shapes

@@ -1,0 +1,105 @@
+"""Build Expr nodes whose shapes follow from their operands (resolved shapes, no unification).
+
+The engine and the simplifier make new nodes from existing ones; :func:`build` computes each
+new node's shape from the signature in rules/language, and refuses operands that do not fit
+(a :class:`~matcalc.errors.ShapeError` that names the operator and the shapes), so a wrong
+rule can never produce an ill-shaped answer.
+"""
+
+from __future__ import annotations
+
+from matcalc import expr as E
+from matcalc.errors import ShapeError
+from matcalc.language import Language, builtin_language
+from matcalc.shapes import format_shape, normalise, product_dim
+
+
+def _fail(op: str, args, why: str):
+    shown = ", ".join(format_shape(a.shape) for a in args)
+    raise ShapeError(f"{op}: {why} (operands {shown})")
+
+
+def _matmul_shape(op, args):
+    shape = args[0].shape
+    for arg in args[1:]:
+        b = arg.shape
+        if not shape:
+            shape = b
+            continue
+        if not b:
+            continue
+        r1, c1 = (shape[0], 1) if len(shape) == 1 else shape
+        r2, c2 = (b[0], 1) if len(b) == 1 else b
+        if c1 != r2:
+            _fail(op, args, f"inner dimensions differ: {c1} and {r2}")
+        shape = normalise(r1, c2)
+    return shape
+
+
+def _same(op, args, allow_scalar: bool):
+    full = [a.shape for a in args if a.shape or not allow_scalar]
+    for s in full[1:]:
+        if s != full[0]:
+            _fail(op, args, "shapes differ")
+    return full[0] if full else ()
+
+
+def _transpose_shape(op, args):
+    s = args[0].shape
+    if len(s) == 0:
+        return ()
+    if len(s) == 1:
+        return (1, s[0])
+    return (s[1],) if s[0] == 1 else (s[1], s[0])
+
+
+def _gufunc_shape(op, spec, args):
+    ranks = tuple(len(a.shape) for a in args)
+    chosen = next((o for o in spec.overloads if o.ranks == ranks), None)
+    if chosen is None:
+        _fail(op, args, f"no signature of {op} takes operands of ranks {ranks}")
+    letters: dict[str, object] = {}
+    for dims, arg in zip(chosen.inputs, args):
+        for d, size in zip(dims, arg.shape):
+            want = int(d) if d.isdigit() else letters.setdefault(d, size)
+            if want != size:
+                _fail(op, args, f"{chosen.text} needs {d} = {want}, got {size}")
+    out = tuple(product_dim([letters[p] if not p.isdigit() else int(p) for p in d.split("*")])
+                for d in chosen.output)
+    return normalise(*out) if len(out) == 2 else out
+
+
+def shape_of(op: str, args: tuple, lang: Language) -> tuple:
+    """The shape of ``op(*args)``; ShapeError if the operands do not fit its signature."""
+    spec = lang.get(op)
+    if spec is None:
+        raise ShapeError(f"unknown operator {op!r}")
+    kind = spec.signature
+    if isinstance(kind, tuple):
+        return _gufunc_shape(op, spec, args)
+    if kind == "matmul":
+        return _matmul_shape(op, args)
+    if kind == "elementwise":
+        return _same(op, args, allow_scalar=True)
+    if kind == "congruent":
+        return _same(op, args, allow_scalar=False)
+    if kind == "pairwise-reduce":
+        _same(op, args, allow_scalar=False)
+        return ()
+    if kind == "reduce":
+        return ()
+    if kind == "scale":
+        if args[1].shape:
+            _fail(op, args, "the divisor must be a scalar")
+        return args[0].shape
+    if kind == "transpose":
+        return _transpose_shape(op, args)
+    raise ShapeError(f"{op}: unknown signature kind {kind!r}")
+
+
+def build(op: str, args, value=None, lang: Language | None = None, shape=None) -> E.Expr:
+    """The node ``op(*args)`` with its shape computed (or given, for constants like eye)."""
+    args = tuple(args)
+    if shape is None:
+        shape = shape_of(op, args, lang or builtin_language())
+    return E.make(op, args, tuple(shape), value)

@@ -1,0 +1,230 @@
+"""Prove rules with numbers: ``matcalc check-rules``.
+
+Every rule is instantiated at random sizes (2..6 for each dimension name, so non-square where
+the rule allows) and random values honouring domains (positive, invertible, symmetric positive
+definite), and its symbolic side is compared with matcalc.autograd backprop and with central
+differences:
+
+- ``derivatives``: the stated derivative against the backprop Jacobian (numerator layout);
+- ``adjoints``: the cotangent the rule gives against the VJP of the pattern;
+- ``elementwise``: f'(u) against the derivative of f;
+- ``identities`` and ``identify``: both sides must have the same value.
+
+A failure names the rule, its file and line, and a counterexample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from matcalc import expr as E
+from matcalc.errors import MatcalcError
+from matcalc.numeric import evaluate, numeric_jacobian, numeric_vjp
+from matcalc.rules import Rule, RuleSet
+from matcalc.shapes import eval_dim
+
+RTOL, ATOL = 1e-6, 1e-8
+FD_RTOL, FD_ATOL = 1e-4, 1e-5
+_POSITIVE_FUNCTIONS = {"positive"}
+_SPD_FUNCTIONS = {"invertible", "positive-determinant"}
+
+
+@dataclass
+class Failure:
+    rule: Rule
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.rule.where_text} rule '{self.rule.name}': {self.message}"
+
+
+def _domains(rule: Rule, lang) -> dict[str, str]:
+    """Where values must come from: the rule's own domain, then the functions' domains."""
+    out = dict(rule.domain)
+    for root in (rule.pattern, rule.result):
+        for node in root.walk():
+            spec = lang.get(node.op)
+            if spec is None or spec.domain is None:
+                continue
+            for arg in node.args:
+                target = arg.args[0] if arg.op == "transpose" and arg.args else arg
+                if target.op == "var" and target.value not in out:
+                    if spec.domain in _POSITIVE_FUNCTIONS:
+                        out[target.value] = "positive"
+                    elif spec.domain in _SPD_FUNCTIONS:
+                        out[target.value] = "spd"
+                elif spec.domain in _SPD_FUNCTIONS:          # inv(X + A): all matrices SPD
+                    for v in arg.variables().values():
+                        if len(v.shape) == 2:
+                            out.setdefault(v.value, "spd")
+    return out
+
+
+def random_values(variables: dict[str, E.Expr], domains: dict, rng, sizes=None) -> dict:
+    """Random values for ``variables``; ``sizes`` (filled in) maps dimension names to sizes."""
+    sizes = {} if sizes is None else sizes
+    values = {}
+    for name, var in variables.items():
+        dims = []
+        for d in var.shape:
+            if isinstance(d, str):
+                for part in d.split("*"):
+                    if not part.isdigit() and part not in sizes:
+                        sizes[part] = int(rng.integers(2, 7))
+            dims.append(eval_dim(d, sizes))
+        value = rng.standard_normal(dims)
+        kind = domains.get(name)
+        square = len(dims) == 2 and dims[0] == dims[1]
+        if kind in ("spd", "invertible") and square:
+            value = value @ value.T + dims[0] * np.eye(dims[0])
+        elif kind == "positive":
+            value = np.abs(value) + 0.5
+        elif square and "symmetric" in var.props:
+            value = value + value.T
+        values[name] = value if dims else float(value)
+    return values
+
+
+def _close(a, b, rtol, atol) -> float | None:
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.size != b.size:
+        return float("inf")
+    a, b = a.reshape(-1), b.reshape(-1)
+    err = np.abs(a - b)
+    bad = err > atol + rtol * np.abs(b)
+    return float(err.max()) if bad.any() else None
+
+
+def _describe(values: dict) -> str:
+    parts = []
+    for k, v in values.items():
+        arr = np.asarray(v)
+        text = np.array2string(arr, precision=3, separator=", ", max_line_width=10**6)
+        parts.append(f"{k} = {' '.join(text.split())}"
+                     if arr.size <= 9 else f"{k}: shape {arr.shape}")
+    return "; ".join(parts)
+
+
+def _central(f, x, eps=1e-6):
+    """Central differences of a scalar function of an array: the gradient, shaped like x."""
+    x = np.asarray(x, dtype=float)
+    g = np.zeros_like(x)
+    flat, gflat = x.reshape(-1), g.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + eps
+        hi = f(x.copy())
+        flat[i] = old - eps
+        lo = f(x.copy())
+        flat[i] = old
+        gflat[i] = (hi - lo) / (2 * eps)
+    return g
+
+
+def check_rule(rule: Rule, rules: RuleSet, rng, tries: int = 3) -> Failure | None:
+    lang = rules.language
+    domains = _domains(rule, lang)
+    for _ in range(tries):
+        try:
+            failure = _check_once(rule, lang, domains, rng)
+        except MatcalcError as exc:
+            return Failure(rule, f"could not be evaluated: {str(exc).splitlines()[0]}")
+        if failure:
+            return Failure(rule, failure)
+    return None
+
+
+def _check_once(rule: Rule, lang, domains, rng) -> str | None:
+    kind = rule.kind
+    sizes = {}
+    for root in (rule.pattern, rule.result):
+        for node in root.walk():
+            for d in node.shape:
+                for part in str(d).split("*"):
+                    if not part.isdigit() and part not in sizes:
+                        sizes[part] = int(rng.integers(2, 7))
+    if kind in ("identities", "identify"):
+        values = random_values(rule.pattern.variables(), domains, rng, sizes)
+        left = evaluate(rule.pattern, values, language=lang, dims=sizes)
+        right = evaluate(rule.result, _only(values, rule.result), language=lang, dims=sizes)
+        err = _close(right, left, RTOL, ATOL)
+        if err is not None:
+            return f"{rule.pattern} ≠ {rule.result}: they differ by {err:.3g} at {_describe(values)}"
+        return None
+    if kind == "derivatives":
+        values = random_values(rule.pattern.variables(), domains, rng, sizes)
+        got = evaluate(rule.result, _only(values, rule.result), language=lang, dims=sizes)
+        want = numeric_jacobian(rule.pattern, rule.wrt, values, language=lang)
+        err = _close(got, want, RTOL, ATOL)
+        if err is not None:
+            return (f"d/d{rule.wrt} {rule.pattern} is not {rule.result}: it differs from "
+                    f"backprop by {err:.3g} at {_describe(values)}")
+        return None
+    if kind == "elementwise":
+        u = E.var("u", ("n",))
+        f = E.make(rule.pattern.op, (u,), ("n",))
+        spec = lang.get(rule.pattern.op)
+        values = random_values({"u": u}, {"u": "positive"} if spec.domain else {}, rng)
+        y = rng.standard_normal(np.shape(values["u"]))
+        want = numeric_vjp(f, "u", values, y, language=lang)
+        from matcalc.pattern import instantiate_entrywise
+        deriv = instantiate_entrywise(rule.result, {"u": u}, lang)
+        got = np.asarray(evaluate(deriv, values, language=lang)) * y \
+            if deriv.variables() else rule.result.value * y
+        err = _close(got, want, RTOL, ATOL)
+        if err is not None:
+            return f"{rule.pattern.op}'(u) is not {rule.result}: off by {err:.3g} at {_describe(values)}"
+        return None
+    # adjoints: the cotangent against the VJP of the pattern
+    variables = dict(rule.pattern.variables())
+    values = random_values(variables, domains, rng, sizes)
+    out = evaluate(rule.pattern, values, language=lang)
+    ybar = rng.standard_normal(np.shape(out)) if np.ndim(out) else float(rng.standard_normal())
+    env = dict(values, Y=ybar)
+    got = evaluate(rule.result, _only(env, rule.result), language=lang, dims=sizes)
+    want = numeric_vjp(rule.pattern, rule.wrt, values, ybar, language=lang)
+    err = _close(got, want, RTOL, ATOL)
+    if err is not None:
+        return (f"the cotangent of {rule.wrt} in {rule.pattern} is not {rule.result}: it "
+                f"differs from backprop by {err:.3g} at {_describe(env)}")
+
+    def scalar(x):
+        return float(np.sum(np.asarray(evaluate(rule.pattern, dict(values, **{rule.wrt: x}),
+                                                language=lang)) * ybar))
+    fd = _central(scalar, values[rule.wrt])
+    err = _close(got, fd, FD_RTOL, FD_ATOL)
+    if err is not None:
+        return (f"the cotangent of {rule.wrt} in {rule.pattern} is not {rule.result}: it "
+                f"differs from central differences by {err:.3g} at {_describe(env)}")
+    return None
+
+
+def _only(values: dict, expr: E.Expr) -> dict:
+    names = expr.variables()
+    return {k: v for k, v in values.items() if k in names}
+
+
+def check_rules(rules: RuleSet, only_files: set[str] | None = None, seed: int = 0,
+                tries: int = 3) -> tuple[int, list[Failure]]:
+    """Check every rule (or those of ``only_files``); the count checked and the failures."""
+    from pathlib import Path
+
+    from matcalc.rulefile import display_path
+    if only_files is not None:
+        only_files = {display_path(Path(f)) for f in only_files}
+    rng = np.random.default_rng(seed)
+    failures = []
+    count = 0
+    def place(r):
+        file, _, line = r.where_text.rpartition(":")
+        return file, int(line) if line.isdigit() else 0
+    for rule in sorted(rules.rules, key=place):
+        if only_files is not None and rule.where_text.rsplit(":", 1)[0] not in only_files:
+            continue
+        count += 1
+        failure = check_rule(rule, rules, rng, tries)
+        if failure:
+            failures.append(failure)
+    return count, failures

@@ -1,0 +1,413 @@
+"""Differentiate in numerator layout: symbolic reverse mode over rules/derivatives, then read off.
+
+1. Seed: a scalar expression starts with cotangent 1; a vector or matrix expression with a
+   symbol C shaped like it (a row vector is differentiated as its transpose).
+2. Reverse pass over the DAG (each node once, parents first): the ``adjoints`` rules say
+   how a node's cotangent reaches each operand that depends on the variable; elementwise
+   functions use their scalar derivative from ``elementwise`` records.
+3. Read off (DESIGN.md's table): for a scalar expression the cotangent G of the variable is
+   the gradient and the derivative is G (scalar variable) or Gᵀ; otherwise G is linear in C
+   and the ``identify`` rewrites bring it to K*vec(C) (K*C, or ⟨V, C⟩ for a scalar
+   variable), so the derivative is Kᵀ (or V).
+4. Simplify with rules/simplify.  Every rule that fired is in the trace (``explain``).
+
+No rule for an operand → an error that names the subexpression and how to add a rule; the
+engine never returns a partial answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from matcalc import expr as E
+from matcalc.build import build
+from matcalc.errors import MatcalcError, ShapeError
+from matcalc.pattern import dim_map, instantiate, instantiate_entrywise, match_args
+from matcalc.rules import RuleSet, builtin_rules
+from matcalc.simplify import Simplifier, Step, Trace
+
+# The structural operators the read-off step itself builds and recognises (as STYLE.md
+# allows for the printer and the numeric table): their meaning is in rules/language.
+SUM, NEG, PRODUCT, TRANSPOSE, HADAMARD, INNER, VEC = ("add", "neg", "mul", "transpose",
+                                                     "hadamard", "inner", "vec")
+COTANGENT = "cotangent"
+
+
+class NoRuleError(MatcalcError):
+    """No rule tells how to differentiate a subexpression."""
+
+
+@dataclass
+class Derivation:
+    """An answer and how it was reached."""
+
+    expr: E.Expr
+    wrt: E.Expr
+    result: E.Expr
+    trace: Trace
+
+    @property
+    def steps(self) -> list[Step]:
+        return self.trace.steps
+
+
+def _contains(root: E.Expr, target: E.Expr, memo: dict) -> bool:
+    if root in memo:
+        return memo[root]
+    for node in root.walk():
+        if node not in memo:
+            memo[node] = node is target or any(memo[a] for a in node.args)
+    return memo[root]
+
+
+class _Engine:
+    def __init__(self, rules: RuleSet, wrt: E.Expr, cot: E.Expr | None, trace: Trace):
+        self.rules = rules
+        self.lang = rules.language
+        self.wrt = wrt
+        self.cot = cot
+        self.trace = trace
+        self._dep: dict = {}
+        self._lin: dict = {}
+
+    # ---------------------------------------------------------------- conditions
+    def depends(self, e: E.Expr) -> bool:
+        return _contains(e, self.wrt, self._dep)
+
+    def linear(self, e: E.Expr) -> bool:
+        return self.cot is not None and _contains(e, self.cot, self._lin)
+
+    def check(self, conds_by_name: dict):
+        def check(name: str, e: E.Expr) -> bool:
+            return all(self.condition(c, e) for c in conds_by_name.get(name, ()))
+        return check
+
+    def condition(self, c: str, e: E.Expr) -> bool:
+        s = e.shape
+        if c == "scalar":
+            return not s
+        if c == "nonscalar":
+            return bool(s)
+        if c == "vector":
+            return len(s) == 1
+        if c == "row":
+            return len(s) == 2 and s[0] == 1
+        if c == "matrix":
+            return len(s) == 2 and s[0] != 1
+        if c == "square":
+            return len(s) == 2 and s[0] == s[1]
+        if c == "number":
+            return e.op == "const"
+        if c == "nonzero-number":
+            return e.op == "const" and e.value != 0
+        if c == "negative":
+            return e.op == "const" and e.value < 0
+        if c == "constant":
+            return not self.depends(e)
+        if c == "depends":
+            return self.depends(e)
+        if c == "symmetric":
+            return "symmetric" in e.props or (e.op == "eye")
+        if c == "cotangent":
+            return self.cot is not None and e is self.cot
+        if c == "free":
+            return not self.linear(e)
+        if c == "linear":
+            return self.linear(e)
+        raise MatcalcError(f"unknown condition {c!r}")
+
+    # ---------------------------------------------------------------- reverse pass
+    def backprop(self, root: E.Expr, seed: E.Expr) -> E.Expr | None:
+        order = root.walk()
+        pending: dict[E.Expr, list[E.Expr]] = {root: [seed]}
+        result: list[E.Expr] = []
+        for node in reversed(order):
+            contributions = pending.pop(node, None)
+            if not contributions or not self.depends(node):
+                continue
+            y = contributions[0] if len(contributions) == 1 else build(SUM, contributions,
+                                                                        lang=self.lang)
+            if node is self.wrt:
+                result.append(y)
+                continue
+            for arg, cot in self.operand_cotangents(node, y):
+                pending.setdefault(arg, []).append(cot)
+        if not result:
+            return None
+        return result[0] if len(result) == 1 else build(SUM, result, lang=self.lang)
+
+    def operand_cotangents(self, node: E.Expr, y: E.Expr):
+        elementwise = self.rules.elementwise.get(node.op)
+        if elementwise is not None:
+            yield node.args[0], self.elementwise(elementwise, node, y)
+            return
+        args = node.args
+        if node.op in E.FLATTEN and len(args) > 2:
+            current = y
+            for i in range(len(args) - 1):
+                left = args[i]
+                right = args[i + 1] if i == len(args) - 2 else build(node.op, args[i + 1:],
+                                                                       lang=self.lang)
+                pair = (left, right)
+                if self.depends(left):
+                    yield left, self.adjoint(node, 0, current, pair)
+                if not self.depends(right):
+                    return
+                current = self.adjoint(node, 1, current, pair)
+            yield args[-1], current
+            return
+        for i, arg in enumerate(args):
+            if self.depends(arg):
+                yield arg, self.adjoint(node, i, y)
+
+    def elementwise(self, rule, node: E.Expr, y: E.Expr) -> E.Expr:
+        if rule.result.op == "const" and rule.result.value == 0:
+            zero = E.const(0.0)
+            self.trace.steps.append(Step(rule.name, rule.where_text, node, zero,
+                                         "no gradient flows through it"))
+            return build(PRODUCT, (zero, y), lang=self.lang)
+        u = node.args[0]
+        dfu = instantiate_entrywise(rule.result, {"u": u}, self.lang) if u.shape else \
+            instantiate(rule.result, {"u": u}, {})
+        out = build(HADAMARD, (dfu, y), lang=self.lang) if u.shape else \
+            build(PRODUCT, (dfu, y), lang=self.lang)
+        self.trace.steps.append(Step(rule.name, rule.where_text, node, out,
+                                     rule.subgradient))
+        return out
+
+    def adjoint(self, node: E.Expr, position: int, y: E.Expr, args: tuple | None = None
+                ) -> E.Expr:
+        """The cotangent of operand ``position`` of ``node`` (of ``args``, for a pair taken
+        out of an n-ary product) given the node's cotangent ``y``."""
+        args = node.args if args is None else args
+        for rule in self.rules.adjoints.get(node.op, ()):
+            pat = rule.pattern
+            if len(pat.args) != len(args) or pat.args[position].value != rule.wrt:
+                continue
+            check = self.check(rule.where)
+            for env in match_args(pat.args, args, {}, check):
+                env = {**env, "Y": y}
+                try:
+                    out = instantiate(rule.result, env, dim_map(rule.variables, env))
+                except ShapeError as exc:
+                    raise MatcalcError(f"rule {rule.describe()} built an ill-shaped result "
+                                       f"for {node}: {exc}") from None
+                self.trace.steps.append(Step(rule.name, rule.where_text, node, out))
+                return out
+        arg = args[position]
+        raise NoRuleError(
+            f"no rule differentiates {node} with respect to its operand {position + 1} "
+            f"({arg}, {arg.shape_text}): add an 'adjoints' record for {node.op!r} to a rules "
+            f"file (see rules/README.md) and load it with matcalc.load_rules")
+
+
+# ---------------------------------------------------------------- read-off
+
+def _terms(e: E.Expr) -> list[tuple[int, E.Expr]]:
+    out = []
+    stack = [(1, e)]
+    while stack:
+        sign, t = stack.pop()
+        if t.op == SUM:
+            stack.extend((sign, a) for a in reversed(t.args))
+        elif t.op == NEG:
+            stack.append((-sign, t.args[0]))
+        else:
+            out.append((sign, t))
+    return out
+
+
+def _coefficient(term: E.Expr, target: E.Expr, lang) -> E.Expr | None:
+    """K with term = K*target (target last in a product), or None."""
+    if term is target:
+        return None
+    if term.op == PRODUCT and term.args[-1] is target:
+        rest = term.args[:-1]
+        return rest[0] if len(rest) == 1 else build(PRODUCT, rest, lang=lang)
+    return None
+
+
+class _ReadOffError(MatcalcError):
+    pass
+
+
+def _read_off(form: E.Expr, target: E.Expr, lang, identity) -> E.Expr:
+    parts = []
+    for sign, term in _terms(form):
+        if term is target:
+            k = identity()
+        else:
+            k = _coefficient(term, target, lang)
+            if k is None:
+                raise _ReadOffError(f"cannot read a Jacobian off the term {term}")
+        if not k.shape and target.shape:                  # s*C: the Jacobian is s*I
+            k = build(PRODUCT, (k, identity()), lang=lang)
+        parts.append(k if sign > 0 else build(NEG, (k,), lang=lang))
+    return parts[0] if len(parts) == 1 else build(SUM, parts, lang=lang)
+
+
+# ---------------------------------------------------------------- the API
+
+def _as_expr(expr, shapes, assume, rules: RuleSet) -> E.Expr:
+    if isinstance(expr, E.Expr):
+        return expr
+    if isinstance(expr, str):
+        from matcalc.parse import parse
+        return parse(expr, shapes=shapes, assume=assume, language=rules.language)
+    raise MatcalcError(f"expected an expression (text or Expr), got {type(expr).__name__}")
+
+
+def _variable(f: E.Expr, wrt) -> E.Expr:
+    if isinstance(wrt, E.Expr):
+        if wrt.op != "var":
+            raise MatcalcError(f"can differentiate with respect to a variable only, not {wrt}")
+        return wrt
+    variables = f.variables()
+    if wrt not in variables:
+        names = ", ".join(variables) or "none"
+        raise MatcalcError(f"{wrt!r} does not occur in {f} (its variables: {names}); the "
+                           "derivative would be zero")
+    return variables[wrt]
+
+
+def derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) -> Derivation:
+    """The numerator-layout derivative of ``expr`` with respect to ``wrt``, with its trace."""
+    rules = rules or builtin_rules()
+    f = _as_expr(expr, shapes, assume, rules)
+    x = _variable(f, wrt)
+    lang = rules.language
+    trace = Trace()
+    if not f.shape:
+        engine = _Engine(rules, x, None, trace)
+        g = _checked(engine.backprop(f, E.const(1.0)), f, x)
+        g = _simplify(rules, g, engine, trace)
+        answer = g if not x.shape else _transposed(g, lang)
+        return Derivation(f, x, _simplify(rules, answer, engine, trace), trace)
+    column = f if len(f.shape) != 2 or f.shape[0] != 1 else build(TRANSPOSE, (f,), lang=lang)
+    cot = E.var("C", column.shape, frozenset({COTANGENT}))
+    engine = _Engine(rules, x, cot, trace)
+    seed = cot if column is f else build(TRANSPOSE, (cot,), lang=lang)
+    g = _simplify(rules, _checked(engine.backprop(f, seed), f, x), engine, trace)
+    identify = Simplifier(rules, rules.identities + rules.identify, engine.condition, trace,
+                          scalars_first=lambda e: not engine.linear(e))
+    if not x.shape and len(cot.shape) == 2:
+        form = identify(g)
+        return Derivation(f, x, _simplify(rules, _inner_read_off(form, cot, f), engine, trace),
+                          trace)
+    target = cot if len(cot.shape) != 2 else build(VEC, (cot,), lang=lang)
+    if len(x.shape) == 2:                      # a matrix variable: read off ∂vec f/∂(vec X)ᵀ
+        g = build(VEC, (g,), lang=lang)
+    form = identify(g)
+    try:
+        k = _read_off(form, target, lang, lambda: _identity(target, lang))
+    except _ReadOffError as exc:
+        raise NoRuleError(f"{exc}: cannot identify the derivative of {f} with respect to "
+                          f"{x.value}; the linear form reached was {form}. An 'identify' rule "
+                          f"(rules/simplify/90-identify.yaml) that moves the cotangent C to "
+                          f"the right would let matcalc finish") from None
+    answer = _transposed(_simplify(rules, k, engine, trace), lang)
+    return Derivation(f, x, _simplify(rules, answer, engine, trace), trace)
+
+
+def _transposed(g: E.Expr, lang) -> E.Expr:
+    """Gᵀ, term by term when G is a sum (the numerator-layout form of each gradient term)."""
+    terms = _terms(g)
+    if len(terms) == 1:
+        return build(TRANSPOSE, (g,), lang=lang)
+    parts = [build(TRANSPOSE, (t,), lang=lang) for _, t in terms]
+    parts = [p if sign > 0 else build(NEG, (p,), lang=lang) for (sign, _), p in zip(terms, parts)]
+    return build(SUM, parts, lang=lang)
+
+
+def _checked(g, f, x):
+    if g is None:
+        raise MatcalcError(f"{f} does not depend on {x.value}")
+    return g
+
+
+def _identity(target: E.Expr, lang) -> E.Expr:
+    n = target.shape[0]
+    return build("eye", (), None, lang=lang, shape=(n, n))
+
+
+def _inner_read_off(form: E.Expr, cot: E.Expr, f: E.Expr) -> E.Expr:
+    parts = []
+    for sign, term in _terms(form):
+        if term.op == INNER and term.args[1] is cot:
+            v = term.args[0]
+        else:
+            raise NoRuleError(f"cannot identify the derivative of {f}: the term {term} is not "
+                              f"of the form <V, C>")
+        parts.append(v if sign > 0 else build(NEG, (v,)))
+    return parts[0] if len(parts) == 1 else build(SUM, parts)
+
+
+def _simplify(rules: RuleSet, e: E.Expr, engine: _Engine, trace: Trace) -> E.Expr:
+    return Simplifier(rules, rules.identities, engine.condition, trace)(e)
+
+
+# ---------------------------------------------------------------- public entry points
+
+def diff(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) -> E.Expr:
+    """∂expr/∂wrt in numerator layout (DESIGN.md), simplified.
+
+    >>> str(diff("x'*A*x", "x"))
+    "x'*(A + A')"
+    >>> str(diff("log(det(X))", "X"))
+    'inv(X)'
+    """
+    return derive(expr, wrt, shapes, assume, rules).result
+
+
+def grad(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) -> E.Expr:
+    """The gradient of a scalar expression, shaped like the variable (what optimisers use).
+
+    >>> str(grad("norm2(A*x - b)^2", "x"))
+    "2*A'*(A*x - b)"
+    """
+    d = derive(expr, wrt, shapes, assume, rules)
+    if d.expr.shape:
+        raise MatcalcError(f"grad needs a scalar expression; {d.expr} is {d.expr.shape_text} "
+                           "(use diff for its Jacobian)")
+    if not d.wrt.shape:
+        return d.result
+    rules = rules or builtin_rules()
+    engine = _Engine(rules, d.wrt, None, d.trace)
+    return _simplify(rules, _transposed(d.result, rules.language), engine, d.trace)
+
+
+def hessian(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) -> E.Expr:
+    """The derivative of the transposed gradient: n×n for a vector variable.
+
+    >>> str(hessian("x'*A*x", "x"))
+    "A + A'"
+    """
+    g = grad(expr, wrt, shapes, assume, rules)
+    x = _variable(_as_expr(expr, shapes, assume, rules or builtin_rules()), wrt)
+    return derive(g, x, rules=rules).result
+
+
+def explain(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) -> "Explanation":
+    """The derivation as steps: each rule's name, file and line, before and after."""
+    return Explanation(derive(expr, wrt, shapes, assume, rules))
+
+
+class Explanation:
+    """A printable derivation (``str`` gives one line per rule that fired)."""
+
+    def __init__(self, derivation: Derivation):
+        self.derivation = derivation
+        self.result = derivation.result
+        self.steps = derivation.steps
+
+    def lines(self) -> list[str]:
+        d = self.derivation
+        out = [f"d/d{d.wrt.value} {d.expr}  =  {d.result}    ({d.result.shape_text})"]
+        for i, step in enumerate(self.steps, 1):
+            out.append(f"{i:3d}. {step.rule} ({step.where}): {step.before}  →  {step.after}")
+            if step.note:
+                out.append(f"       note: {step.note}")
+        return out
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())

@@ -1,0 +1,232 @@
+"""The simplifier: rewrite to the textbook form with the identities of rules/simplify/.
+
+Strategy (sympy.strategies style, knowing no operator by name): rebuild the DAG bottom-up;
+at each node fold numeric constants, put the operands of a commutative sum in canonical order,
+move scalar factors of a product to the front, then apply the identities (highest priority
+first) until none applies, simplifying what each rewrite builds.  The whole pass repeats until
+nothing changes.  Every loop has limits and reports why it stopped.
+
+Which operator is a commutative sum, a product with scalar factors, or foldable on numbers is
+read from the language's signature kinds and ``numeric`` names, not from operator names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from matcalc import expr as E
+from matcalc.build import build
+from matcalc.errors import MatcalcError, ShapeError
+from matcalc.pattern import dim_map, instantiate, match_window
+from matcalc.rules import Rule, RuleSet
+
+MAX_PASSES = 30
+MAX_REWRITES = 5_000
+MAX_NODES = 200_000
+MAX_DEPTH = 60
+
+# Scalar arithmetic by the ``numeric`` name of a language record (the numeric table).
+_FOLD = {
+    "add": lambda *xs: sum(xs),
+    "neg": lambda x: -x,
+    "matmul": lambda *xs: _prod(xs),
+    "mul": lambda *xs: _prod(xs),
+    "div": lambda a, b: a / b if b else None,
+    "pow": lambda a, b: _pow(a, b),
+}
+
+
+def _prod(xs):
+    out = 1.0
+    for x in xs:
+        out *= x
+    return out
+
+
+def _pow(a, b):
+    try:
+        value = a ** b
+    except (OverflowError, ZeroDivisionError):
+        return None
+    return value if isinstance(value, float) else None
+
+
+@dataclass
+class Step:
+    """One rewrite: the rule, where it is written, the subexpression before and after."""
+
+    rule: str
+    where: str
+    before: E.Expr
+    after: E.Expr
+    note: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.rule} ({self.where}): {self.before}  →  {self.after}"
+
+
+@dataclass
+class Trace:
+    """The rewrites of one derivation, in order, and why each loop stopped."""
+
+    steps: list[Step] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
+
+
+class Simplifier:
+    """Applies one list of identities (plus the generic canonical moves) to fixpoint."""
+
+    def __init__(self, rules: RuleSet, identities: list[Rule],
+                 condition: Callable[[str, E.Expr], bool], trace: Trace,
+                 scalars_first: Callable[[E.Expr], bool] | None = None):
+        self.rules = rules
+        self.lang = rules.language
+        self.by_op: dict[str, list[Rule]] = {}
+        for r in identities:
+            self.by_op.setdefault(r.pattern.op, []).append(r)
+        self.condition = condition
+        self._checks: dict[str, Callable] = {}
+        self.trace = trace
+        self.scalars_first = scalars_first or (lambda e: True)
+        self.memo: dict[E.Expr, E.Expr] = {}
+        self.rewrites = 0
+        self._depth = 0
+        self._deep_reported = False
+        self._key: dict[E.Expr, str] = {}
+
+    # ---------------------------------------------------------------- driver
+    def __call__(self, root: E.Expr) -> E.Expr:
+        current = root
+        for _ in range(MAX_PASSES):
+            new = self.tree(current)
+            if new is current:
+                self.trace.stopped.append("simplify: fixpoint")
+                return new
+            current = new
+        self.trace.stopped.append(f"simplify: stopped after {MAX_PASSES} passes")
+        return current
+
+    def tree(self, root: E.Expr) -> E.Expr:
+        """Simplify every node of ``root`` (children first, each distinct node once)."""
+        for node in root.walk():
+            if node in self.memo:
+                continue
+            args = tuple(self.memo[a] for a in node.args)
+            rebuilt = node if args == node.args else self._rebuild(node, args)
+            self.memo[node] = self.node(rebuilt)
+        return self.memo[root]
+
+    def _rebuild(self, node: E.Expr, args: tuple) -> E.Expr:
+        try:
+            return build(node.op, args, node.value, self.lang,
+                         shape=node.shape if not args else None)
+        except ShapeError as exc:
+            raise MatcalcError(f"internal: rebuilding {node} failed: {exc}") from None
+
+    # ---------------------------------------------------------------- one node
+    def node(self, node: E.Expr) -> E.Expr:
+        if self._depth > MAX_DEPTH:
+            if not self._deep_reported:
+                self.trace.stopped.append(f"simplify: rewrites nested deeper than {MAX_DEPTH}"
+                                          f" (a cycle between rules?); left {node} as it was")
+                self._deep_reported = True
+            return node
+        self._depth += 1
+        try:
+            return self._node(node)
+        finally:
+            self._depth -= 1
+
+    def _node(self, node: E.Expr) -> E.Expr:
+        for _ in range(200):
+            new = self._canonical(node)
+            if new is node:
+                new = self._rewrite(node)
+            if new is node:
+                return node
+            if self.rewrites > MAX_REWRITES:
+                self.trace.stopped.append(f"simplify: stopped after {MAX_REWRITES} rewrites")
+                return new
+            node = self.tree(new) if new not in self.memo else self.memo[new]
+        self.trace.stopped.append(f"simplify: a node kept changing; left as {node}")
+        return node
+
+    def _kind(self, op: str):
+        spec = self.lang.get(op)
+        return spec.signature if spec is not None else None
+
+    def _canonical(self, node: E.Expr) -> E.Expr:
+        spec = self.lang.get(node.op)
+        if spec is None or not node.args:
+            return node
+        # fold numbers
+        if all(a.op == "const" for a in node.args) and spec.numeric in _FOLD:
+            value = _FOLD[spec.numeric](*(a.value for a in node.args))
+            if value is not None and value == value and abs(value) != float("inf"):
+                return E.const(value)
+        kind = spec.signature
+        if kind == "congruent" and node.op in E.FLATTEN:
+            ordered = tuple(sorted(node.args, key=self._order))
+            if ordered != node.args:
+                return E.make(node.op, ordered, node.shape, node.value)
+        if kind == "matmul" and len(node.args) > 1:
+            return self._scalars_first(node)
+        return node
+
+    def _scalars_first(self, node: E.Expr) -> E.Expr:
+        numbers = [a for a in node.args if a.op == "const"]
+        scalars = [a for a in node.args if a.op != "const" and not a.shape
+                   and self.scalars_first(a)]
+        rest = [a for a in node.args if a.shape or (a.op != "const" and not self.scalars_first(a))]
+        if len(numbers) > 1:
+            numbers = [E.const(_prod([n.value for n in numbers]))]
+        args = tuple(numbers + scalars + rest)
+        if args == node.args:
+            return node
+        if len(args) == 1:
+            return args[0]
+        return build(node.op, args, node.value, self.lang)
+
+    def _order(self, term: E.Expr) -> tuple:
+        """Sort key of a sum's terms: the term without its sign and numeric factors."""
+        core = term
+        negative = core.op == "neg" or (core.op == "const" and core.value < 0)
+        if core.op == "neg":
+            core = core.args[0]
+        if core.op in E.FLATTEN and core.args and core.args[0].op == "const":
+            rest = core.args[1:]
+            core = rest[0] if len(rest) == 1 else E.make(core.op, rest, core.shape)
+        key = self._key.get(core)
+        if key is None:
+            key = self._key[core] = str(core)
+        return negative, key.replace("'", "~")    # x - a; A before A', A*x before A'*x
+
+    def _check(self, rule: Rule) -> Callable:
+        check = self._checks.get(rule.name)
+        if check is None:
+            where, condition = rule.where, self.condition
+
+            def check(name: str, e: E.Expr) -> bool:
+                return all(condition(c, e) for c in where.get(name, ()))
+            self._checks[rule.name] = check
+        return check
+
+    def _rewrite(self, node: E.Expr) -> E.Expr:
+        for rule in self.by_op.get(node.op, ()):
+            for env, start, stop in match_window(rule.pattern, node, self._check(rule)):
+                try:
+                    result = instantiate(rule.result, env, dim_map(rule.variables, env))
+                except ShapeError:
+                    continue
+                if start == 0 and stop == len(node.args):
+                    new = result
+                else:
+                    args = node.args[:start] + (result,) + node.args[stop:]
+                    new = build(node.op, args, node.value, self.lang)
+                if new is node:
+                    continue
+                self.rewrites += 1
+                self.trace.steps.append(Step(rule.name, rule.where_text, node, new))
+                return new
+        return node
