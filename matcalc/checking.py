@@ -87,10 +87,16 @@ def random_values(variables: dict[str, E.Expr], domains: dict, rng, sizes=None) 
     return values
 
 
+class _NotFinite(Exception):
+    """The values drawn gave NaN or inf (a power of a negative base, say): draw again."""
+
+
 def _close(a, b, rtol, atol) -> float | None:
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.size != b.size:
         return float("inf")
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        raise _NotFinite
     a, b = a.reshape(-1), b.reshape(-1)
     err = np.abs(a - b)
     bad = err > atol + rtol * np.abs(b)
@@ -126,14 +132,27 @@ def _central(f, x, eps=1e-6):
 def check_rule(rule: Rule, rules: RuleSet, rng, tries: int = 3) -> Failure | None:
     lang = rules.language
     domains = _domains(rule, lang)
-    for _ in range(tries):
+    checked = 0
+    for attempt in range(4 * tries):
+        if attempt == 2 * tries and not checked:       # keep drawing, from positive values
+            domains = {**{n: "positive" for n in _names(rule)}, **domains}
         try:
-            failure = _check_once(rule, lang, domains, rng)
+            with np.errstate(all="ignore"):
+                failure = _check_once(rule, lang, domains, rng)
+        except _NotFinite:
+            continue
         except MatcalcError as exc:
             return Failure(rule, f"could not be evaluated: {str(exc).splitlines()[0]}")
         if failure:
             return Failure(rule, failure)
-    return None
+        checked += 1
+        if checked == tries:
+            return None
+    return Failure(rule, "every value drawn gave NaN or inf, so it could not be checked")
+
+
+def _names(rule: Rule) -> set[str]:
+    return set(rule.pattern.variables()) | set(rule.result.variables())
 
 
 def _check_once(rule: Rule, lang, domains, rng) -> str | None:
