@@ -295,7 +295,7 @@ def derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) ->
         return Derivation(f, x, _simplify(rules, _inner_read_off(form, cot, f), engine, trace),
                           trace)
     target = cot if len(cot.shape) != 2 else build(VEC, (cot,), lang=lang)
-    if len(x.shape) == 2:                      # a matrix variable: read off ∂vec f/∂(vec X)ᵀ
+    if len(x.shape) == 2 or len(cot.shape) == 2:      # read off ∂vec f/∂(vec X)ᵀ
         g = build(VEC, (g,), lang=lang)
     form = identify(g)
     try:

@@ -42,11 +42,12 @@ _CLOSERS = {"(": ")", "<": ">", "⟨": "⟩"}
 class _Node:
     """A syntax-tree node: operator name, children, literal value, source span."""
 
-    __slots__ = ("op", "args", "value", "start", "end", "at")
+    __slots__ = ("op", "args", "value", "start", "end", "at", "paren")
 
     def __init__(self, op, args, value, start, end, at):
         self.op, self.args, self.value = op, args, value
         self.start, self.end, self.at = start, end, at   # at: the operator's character offset
+        self.paren = False                               # written in parentheses
 
 
 def _binary(op):
@@ -92,6 +93,7 @@ class _Builder:
     def paren(self, children):
         lpar, x, rpar = children
         x.start, x.end = lpar.start_pos, rpar.end_pos
+        x.paren = True
         return x
 
     def inner(self, children):
@@ -438,7 +440,11 @@ class _Typer:
             term = None
             for part in d.split("*"):
                 t = int(part) if part.isdigit() else letters[part]
+                if self.u.find(t) == 1:
+                    continue                                 # m*1 is m
                 term = t if term is None else Prod(term, t)
+            if term is None:
+                term = 1
             out.append(term)
         return normalise(*out) if len(out) == 2 else tuple(out)
 
@@ -542,7 +548,7 @@ def _finish(nodes: list[_Node], typer: _Typer) -> E.Expr:
             up_op = up and typer.rewrite.get(id(up), (up.op,))[0]
             whole = family == "mul" and not typer.shape[id(node)] and any(
                 o.shape for o in operands)           # x'*y stays one factor of a product
-            if up is not None and up.args[0] is node and not whole and (
+            if up is not None and up.args[0] is node and not whole and not node.paren and (
                     up_op == family or (family == "add" and up_op == "sub")):
                 chain[id(node)] = operands          # the parent goes on with the chain
                 continue

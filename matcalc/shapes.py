@@ -143,6 +143,17 @@ class Unifier:
             return t.hint
         return done[id(t)]
 
+    def _occurs(self, var: Var, term) -> bool:
+        """Whether ``var`` is a factor of the product ``term`` (binding it would loop)."""
+        stack = [term]
+        while stack:
+            t = self.find(stack.pop())
+            if t is var:
+                return True
+            if isinstance(t, Prod):
+                stack.extend((t.left, t.right))
+        return False
+
     def unify(self, a, b) -> None:
         a, b = self.find(a), self.find(b)
         if a is b or (not isinstance(a, (Var, Prod)) and a == b):
@@ -153,9 +164,22 @@ class Unifier:
             self._parent[id(new)] = old
             return
         for var, other in ((a, b), (b, a)):
+            if isinstance(var, Var) and isinstance(other, Prod):
+                factors = self._factors(other)
+                if any(f is var for f in factors):
+                    if len(factors) == 1:
+                        return                               # k = k*1
+                    raise UnifyError(f"{self.resolve(var)} cannot equal "
+                                     f"{self.resolve(other)}")
+                if len(factors) == 1:
+                    self.unify(var, factors[0])
+                    return
             if isinstance(var, Var):
                 if other == 1 and not var.can_be_one:
                     raise UnifyError("a size that is not known to be 1 cannot be taken as 1")
+                if isinstance(other, Prod) and self._occurs(var, other):
+                    raise UnifyError(f"{var.hint} cannot equal a product of itself with "
+                                     "other sizes")
                 self._parent[id(var)] = other
                 return
         if isinstance(a, Prod) and isinstance(b, Prod):
