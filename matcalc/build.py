@@ -59,11 +59,19 @@ def _gufunc_shape(op, spec, args):
     if chosen is None:
         _fail(op, args, f"no signature of {op} takes operands of ranks {ranks}")
     letters: dict[str, object] = {}
+    products = []
     for dims, arg in zip(chosen.inputs, args):
         for d, size in zip(dims, arg.shape):
+            if "*" in d:
+                products.append((d, size))
+                continue
             want = int(d) if d.isdigit() else letters.setdefault(d, size)
             if want != size:
                 _fail(op, args, f"{chosen.text} needs {d} = {want}, got {size}")
+    for d, size in products:
+        want = product_dim([letters[p] if not p.isdigit() else int(p) for p in d.split("*")])
+        if want != product_dim([size]):
+            _fail(op, args, f"{chosen.text} needs {d} = {want}, got {size}")
     out = tuple(product_dim([letters[p] if not p.isdigit() else int(p) for p in d.split("*")])
                 for d in chosen.output)
     return normalise(*out) if len(out) == 2 else out

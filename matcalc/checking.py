@@ -44,6 +44,8 @@ def _domains(rule: Rule, lang) -> dict[str, str]:
     """Where values must come from: the rule's own domain, then the functions' domains."""
     out = dict(rule.domain)
     for root in (rule.pattern, rule.result):
+        if root is None:
+            continue
         for node in root.walk():
             spec = lang.get(node.op)
             if spec is None or spec.domain is None:
@@ -152,13 +154,16 @@ def check_rule(rule: Rule, rules: RuleSet, rng, tries: int = 3) -> Failure | Non
 
 
 def _names(rule: Rule) -> set[str]:
-    return set(rule.pattern.variables()) | set(rule.result.variables())
+    names = set(rule.pattern.variables())
+    return names | set(rule.result.variables()) if rule.result is not None else names
 
 
 def _check_once(rule: Rule, lang, domains, rng) -> str | None:
     kind = rule.kind
     sizes = {}
     for root in (rule.pattern, rule.result):
+        if root is None:
+            continue
         for node in root.walk():
             for d in node.shape:
                 for part in str(d).split("*"):
@@ -202,7 +207,10 @@ def _check_once(rule: Rule, lang, domains, rng) -> str | None:
     out = evaluate(rule.pattern, values, language=lang)
     ybar = rng.standard_normal(np.shape(out)) if np.ndim(out) else float(rng.standard_normal())
     env = dict(values, Y=ybar)
-    got = evaluate(rule.result, _only(env, rule.result), language=lang, dims=sizes)
+    if rule.result is None:                                 # "no gradient": the VJP is zero
+        got = np.zeros(np.shape(values[rule.wrt]))
+    else:
+        got = evaluate(rule.result, _only(env, rule.result), language=lang, dims=sizes)
     want = numeric_vjp(rule.pattern, rule.wrt, values, ybar, language=lang)
     err = _close(got, want, RTOL, ATOL)
     if err is not None:

@@ -131,7 +131,8 @@ class _Engine:
                 result.append(y)
                 continue
             for arg, cot in self.operand_cotangents(node, y):
-                pending.setdefault(arg, []).append(cot)
+                if cot is not None:
+                    pending.setdefault(arg, []).append(cot)
         if not result:
             return None
         return result[0] if len(result) == 1 else build(SUM, result, lang=self.lang)
@@ -154,6 +155,8 @@ class _Engine:
                 if not self.depends(right):
                     return
                 current = self.adjoint(node, 1, current, pair)
+                if current is None:
+                    return
             yield args[-1], current
             return
         for i, arg in enumerate(args):
@@ -176,7 +179,7 @@ class _Engine:
         return out
 
     def adjoint(self, node: E.Expr, position: int, y: E.Expr, args: tuple | None = None
-                ) -> E.Expr:
+                ) -> E.Expr | None:
         """The cotangent of operand ``position`` of ``node`` (of ``args``, for a pair taken
         out of an n-ary product) given the node's cotangent ``y``."""
         args = node.args if args is None else args
@@ -186,6 +189,10 @@ class _Engine:
                 continue
             check = self.check(rule.where)
             for env in match_args(pat.args, args, {}, check):
+                if rule.result is None:                     # said explicitly: no gradient
+                    self.trace.steps.append(Step(rule.name, rule.where_text, node, y,
+                                                 "no gradient flows to this operand"))
+                    return None
                 env = {**env, "Y": y}
                 try:
                     out = instantiate(rule.result, env, dim_map(rule.variables, env))

@@ -65,6 +65,16 @@ def _vec(node, args, sizes):
     return x.reshape(-1) if x.ndim < 2 else x.T.reshape(-1)      # column-major
 
 
+def _unvec(node, args, sizes):
+    v, like = args
+    if like.ndim == 0:
+        return v.reshape(())
+    if like.ndim == 1:
+        return v.reshape(-1)
+    rows, cols = like.shape
+    return v.reshape(cols, rows).T                          # column-major
+
+
 def _kron(node, args, sizes):
     a, b = (_as_matrix(x, s.shape) for x, s in zip(args, node.args))
     return _to_shape(ag.kron(a, b), node.shape)
@@ -115,6 +125,7 @@ NUMERIC = {
     "dot": lambda node, args, sizes: ag.dot(args[0], args[1]),
     "kron": _kron,
     "vec": _vec,
+    "unvec": _unvec,
     "eye": _eye,
     "fill": _fill,
 }
@@ -301,6 +312,8 @@ def numeric_vjp(expr, wrt: str, values: dict, cotangent, language: Language | No
     tensors = {n: ag.tensor(a) for n, a in arrays.items() if n != wrt}
     tensors[wrt] = x
     out = _run(expr, tensors, sizes, lang)
+    if not out.requires_grad:                               # it does not depend on wrt
+        return _result(np.zeros_like(arrays[wrt]))
     y = np.asarray(cotangent, dtype=float).reshape(out.shape)
     (g,) = ag.grad(out, [x], grad_outputs=ag.tensor(y), allow_unused=True)
     return _result(np.zeros_like(arrays[wrt]) if g is None else g.numpy())

@@ -427,14 +427,23 @@ class _Typer:
         if chosen is None:
             raise UnifyError("no overload")
         letters: dict[str, object] = {}
+        products = []
         for dims, shape in zip(chosen.inputs, shapes):
             for d, term in zip(dims, shape):
                 if d.isdigit():
                     self.u.unify(term, int(d))
+                elif "*" in d:
+                    products.append((d, term))              # once its letters are known
                 elif d in letters:
                     self.u.unify(letters[d], term)
                 else:
                     letters[d] = term
+        for d, term in products:                            # vec(X) is m*n long: unvec
+            whole = None
+            for part in d.split("*"):
+                t = int(part) if part.isdigit() else letters[part]
+                whole = t if whole is None else Prod(whole, t)
+            self.u.unify(term, whole)
         out = []
         for d in chosen.output:
             term = None

@@ -50,7 +50,7 @@ class Rule:
     name: str
     kind: str                   # the section it came from
     pattern: E.Expr
-    result: E.Expr
+    result: E.Expr | None       # None: an adjoint through which no gradient flows
     where: dict                 # metavariable -> frozenset of conditions
     wrt: str | None
     where_text: str             # file:line
@@ -137,6 +137,12 @@ def _compile(rec: Record, lang: Language) -> Rule:
                 len({a.value for a in pattern.args}) != len(pattern.args):
             raise rec.error("an adjoint's pattern is one operator applied to distinct names, "
                             "like A*B or tr(X)", key_from)
+    if rec.fields[key_to] is None or rec.fields[key_to] == "none":
+        if section != "adjoints":
+            raise rec.error("only an adjoint may say 'none' (no gradient flows)", key_to)
+        return Rule(rec.name, section, pattern, None, where, wrt, rec.where,
+                    str(rec.fields.get("source", "")), int(rec.fields.get("priority", 0)), "",
+                    dict(variables), _domain(rec))
     joint = {n: _kind_of(v.shape) for n, v in variables.items()}
     joint.update(kinds)
     if section == "adjoints":

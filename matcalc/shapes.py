@@ -177,9 +177,14 @@ class Unifier:
             if isinstance(var, Var):
                 if other == 1 and not var.can_be_one:
                     raise UnifyError("a size that is not known to be 1 cannot be taken as 1")
-                if isinstance(other, Prod) and self._occurs(var, other):
-                    raise UnifyError(f"{var.hint} cannot equal a product of itself with "
-                                     "other sizes")
+                if isinstance(other, Prod):
+                    factors = self._factors(other)          # without the 1s: n*1 is n
+                    if len(factors) == 1:
+                        self.unify(var, factors[0])
+                        return
+                    if self._occurs(var, other):           # n = n*m would loop forever
+                        raise UnifyError(f"{var.hint} cannot equal a product of itself "
+                                         "with other sizes")
                 self._parent[id(var)] = other
                 return
         if isinstance(a, Prod) and isinstance(b, Prod):

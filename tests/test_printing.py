@@ -158,6 +158,10 @@ REGRESSIONS = [
     ("((a)^(b))^(c)", "s", declared("n")),
     ("(-(2))*(x)", "v", declared("n")),
     ("(x)*(2)", "v", declared("n")),
+    # a scalar product kept whole at the head of a product lost its grouping on re-parse:
+    # ((x'*A*z*0.5)*B) came back as ((x'*A*z)*0.5*B); parentheses now end a product chain
+    ("((((x)*((x)'*(x)))')*(A)*((z)*(0.5)))*(B)", "m", declared("n")),
+    ("(((x)'*(y))*(0.5))*(x)", "v", declared(3)),
 ]
 
 
@@ -251,10 +255,23 @@ def removable_pairs(text: str):
                 yield j, i
 
 
+def is_scalar_factor(text: str, shapes, assume) -> bool:
+    """The printer's second documented exemption (printing.py, op_mul): a scalar-valued
+    product of non-scalars at the head of a product keeps its parentheses for reading,
+    ``(b'*x)*A*x``, although ``b'*x*A*x`` parses to the same Expr."""
+    try:
+        inner = parse(text, shapes=shapes, assume=assume)
+    except MatcalcError:
+        return False
+    return inner.op == "mul" and not inner.shape and any(a.shape for a in inner.args)
+
+
 def redundant_parentheses(e, shapes, assume):
     text = str(e)
     found = []
     for j, i in removable_pairs(text):
+        if text[i + 1:i + 2] == "*" and is_scalar_factor(text[j + 1:i], shapes, assume):
+            continue
         shorter = text[:j] + text[j + 1:i] + text[i + 1:]
         try:
             other = parse(shorter, shapes=shapes, assume=assume)

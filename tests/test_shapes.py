@@ -3,6 +3,8 @@ assumptions, kron/vec product dimensions, and the helpers in matcalc.shapes."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from matcalc import ShapeError, format_shape, parse
@@ -302,6 +304,26 @@ def test_unifier():
     p, q = Var("p"), Var("q")
     u.unify(Prod(p, q), Prod(p, q))                # the same product is fine
     assert u.resolve(Prod(Rigid("b"), Rigid("a"))) == "a*b"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("tr(kron(eye, x))", "tr needs a square matrix"),
+    ("kron(A, x) + A", "'+' needs operands of the same shape"),
+])
+def test_a_size_never_equals_a_product_of_itself(text, message):
+    # regression: the unifier bound m to m*n and then resolved it forever (parse hung)
+    with pytest.raises(ShapeError, match=re.escape(message)):
+        parse(text)
+
+
+def test_a_product_with_a_factor_one_is_its_other_factor():
+    u = Unifier()
+    n = Var("n")
+    u.unify(n, Prod(n, 1))                         # n*1 is n: no error, no cycle
+    assert u.resolve(Prod(n, 1)) == "n"
+    m = Var("m")
+    u.unify(m, Prod(1, Rigid("k")))
+    assert u.resolve(m) == "k"
 
 
 def test_deep_product_terms_resolve_without_recursion(shallow_stack):
