@@ -151,7 +151,9 @@ def fmt_time(t: float | None) -> str:
 
 
 def fmt_ratio(r: float | None) -> str:
-    return "—" if r is None else f"{r:.1f}x" if r < 100 else f"{r:.0f}x"
+    if r is None:
+        return "—"
+    return f"{r:.2g}x" if r < 1 else f"{r:.1f}x" if r < 100 else f"{r:.0f}x"
 
 
 def table(headers: list[str], rows: list[list[str]], left: int = 1) -> str:

@@ -136,7 +136,7 @@ def check_rule(rule: Rule, rules: RuleSet, rng, tries: int = 3) -> Failure | Non
     domains = _domains(rule, lang)
     checked = 0
     for attempt in range(4 * tries):
-        if attempt == 2 * tries and not checked:       # keep drawing, from positive values
+        if attempt == 2 * tries and checked < tries:   # keep drawing, from positive values
             domains = {**{n: "positive" for n in _names(rule)}, **domains}
         try:
             with np.errstate(all="ignore"):
@@ -150,6 +150,8 @@ def check_rule(rule: Rule, rules: RuleSet, rng, tries: int = 3) -> Failure | Non
         checked += 1
         if checked == tries:
             return None
+    if checked:
+        return None
     return Failure(rule, "every value drawn gave NaN or inf, so it could not be checked")
 
 

@@ -215,8 +215,14 @@ class Simplifier:
     def _rewrite(self, node: E.Expr) -> E.Expr:
         for rule in self.by_op.get(node.op, ()):
             for env, start, stop in match_window(rule.pattern, node, self._check(rule)):
+                dims = dim_map(rule.variables, env)
+                matched = node if start == 0 and stop == len(node.args) else None
+                if matched is not None and len(rule.pattern.shape) == len(matched.shape):
+                    for d, actual in zip(rule.pattern.shape, matched.shape):
+                        if isinstance(d, str):
+                            dims.setdefault(d, actual)      # constants sized like the match
                 try:
-                    result = instantiate(rule.result, env, dim_map(rule.variables, env))
+                    result = instantiate(rule.result, env, dims)
                 except ShapeError:
                     continue
                 if start == 0 and stop == len(node.args):
