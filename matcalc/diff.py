@@ -23,7 +23,7 @@ from matcalc import expr as E
 from matcalc.build import build
 from matcalc.errors import MatcalcError, ShapeError
 from matcalc.pattern import dim_map, instantiate, instantiate_entrywise, match_args
-from matcalc.rules import RuleSet, builtin_rules
+from matcalc.rules import RuleSet, derivative_shape, builtin_rules
 from matcalc.simplify import Simplifier, Step, Trace
 
 # The structural operators the read-off step itself builds and recognises (as STYLE.md
@@ -165,10 +165,9 @@ class _Engine:
 
     def elementwise(self, rule, node: E.Expr, y: E.Expr) -> E.Expr:
         if rule.result.op == "const" and rule.result.value == 0:
-            zero = E.const(0.0)
-            self.trace.steps.append(Step(rule.name, rule.where_text, node, zero,
-                                         "no gradient flows through it"))
-            return build(PRODUCT, (zero, y), lang=self.lang)
+            self.trace.steps.append(Step(rule.name, rule.where_text, node, E.const(0.0),
+                                         "its derivative is 0: no gradient flows through it"))
+            return None
         u = node.args[0]
         dfu = instantiate_entrywise(rule.result, {"u": u}, self.lang) if u.shape else \
             instantiate(rule.result, {"u": u}, {})
@@ -286,7 +285,9 @@ def derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) ->
     trace = Trace()
     if not f.shape:
         engine = _Engine(rules, x, None, trace)
-        g = _checked(engine.backprop(f, E.const(1.0)), f, x)
+        g = engine.backprop(f, E.const(1.0))
+        if g is None:                                  # every path has zero derivative
+            return Derivation(f, x, _zero(derivative_shape(f.shape, x.shape), lang), trace)
         g = _simplify(rules, g, engine, trace)
         answer = g if not x.shape else _transposed(g, lang)
         return Derivation(f, x, _simplify(rules, answer, engine, trace), trace)
@@ -294,7 +295,10 @@ def derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) ->
     cot = E.var("C", column.shape, frozenset({COTANGENT}))
     engine = _Engine(rules, x, cot, trace)
     seed = cot if column is f else build(TRANSPOSE, (cot,), lang=lang)
-    g = _simplify(rules, _checked(engine.backprop(f, seed), f, x), engine, trace)
+    g = engine.backprop(f, seed)
+    if g is None:
+        return Derivation(f, x, _zero(derivative_shape(column.shape, x.shape), lang), trace)
+    g = _simplify(rules, g, engine, trace)
     identify = Simplifier(rules, rules.identities + rules.identify, engine.condition, trace,
                           scalars_first=lambda e: not engine.linear(e))
     if not x.shape and len(cot.shape) == 2:
@@ -326,10 +330,12 @@ def _transposed(g: E.Expr, lang) -> E.Expr:
     return build(SUM, parts, lang=lang)
 
 
-def _checked(g, f, x):
-    if g is None:
-        raise MatcalcError(f"{f} does not depend on {x.value}")
-    return g
+def _zero(shape: tuple, lang) -> E.Expr:
+    """The zero derivative: 0, or vector(0) / matrix(0) of the derivative's shape."""
+    if not shape:
+        return E.const(0.0)
+    fill = lang.fill(1 if len(shape) == 1 else 2)
+    return build(fill, (), (0.0,), lang, shape=shape)
 
 
 def _identity(target: E.Expr, lang) -> E.Expr:

@@ -175,7 +175,7 @@ def _compile(rec: Record, lang: Language) -> Rule:
     want = {"adjoints": variables[wrt].shape if wrt in variables else None,
             "identities": pattern.shape, "identify": pattern.shape}.get(section)
     if section == "derivatives":
-        want = _derivative_shape(pattern.shape, variables[wrt].shape)
+        want = derivative_shape(pattern.shape, variables[wrt].shape)
         result = _fit_constants(result, want, variables)
     if want is not None and result.shape != want:
         from matcalc.shapes import format_shape
@@ -236,7 +236,7 @@ def _kind_of(shape: tuple):
     return len(shape)
 
 
-def _derivative_shape(f_shape: tuple, x_shape: tuple) -> tuple | None:
+def derivative_shape(f_shape: tuple, x_shape: tuple) -> tuple | None:
     """Numerator layout: the shape of ∂f/∂x, or None where it is a vec-Jacobian."""
     from matcalc.shapes import product_dim
     if not x_shape:
