@@ -125,17 +125,16 @@ def make(op: str, args: tuple = (), shape: tuple = (), value=None,
          props: frozenset = frozenset()) -> Expr:
     """The unique node for these fields (flattening associative operators)."""
     if op in FLATTEN and any(a.op == op for a in args):
-        flat: list[Expr] = []
-        for i, a in enumerate(args):
-            # A nested product is spliced in only where the factors still form one matrix
-            # chain, so every contiguous run of a product is itself a product (the engine
-            # splits them): A*(x'*y) and (b'*x)*(A*x) keep their scalar factor whole.
-            if a.op == op and (op != "mul" or _matrix_chain(flat + list(a.args)
-                                                            + list(args[i + 1:]))):
-                flat.extend(a.args)
-            else:
-                flat.append(a)
-        args = tuple(flat)
+        if op == "mul":
+            args = _splice_products(args)
+        else:
+            flat: list[Expr] = []
+            for a in args:
+                if a.op == op:
+                    flat.extend(a.args)
+                else:
+                    flat.append(a)
+            args = tuple(flat)
     key = (op, args, value, shape, props)
     node = _table.get(key)
     if node is not None:
@@ -150,6 +149,51 @@ def make(op: str, args: tuple = (), shape: tuple = (), value=None,
     set_(node, "_hash", hash(key))
     _table[key] = node
     return node
+
+
+def _splice_products(args: tuple) -> tuple:
+    """Splice nested products in where the factors still form one matrix chain, so every
+    contiguous run of a product is itself a product (the engine splits them): A*(x'*y) and
+    (b'*x)*(A*x) keep their scalar factor whole.
+
+    The same as asking :func:`_matrix_chain` of ``flat + a.args + args[i+1:]`` for each
+    nested product ``a``, but checked only where the pieces meet (a built product's own
+    factors already chain), so ``A*(A*(A*...))`` 10,000 deep is linear, not quadratic.
+    """
+    n = len(args)
+    after_rows: list = [None] * (n + 1)        # rows of the first non-scalar in args[i:]
+    after_ok = [True] * (n + 1)                # whether args[i:] chain
+    for i in range(n - 1, -1, -1):
+        rows, cols = _ends([args[i]])
+        nxt = after_rows[i + 1]
+        after_ok[i] = after_ok[i + 1] and (rows is None or nxt is None or cols == nxt)
+        after_rows[i] = nxt if rows is None else rows
+    flat: list[Expr] = []
+    ok, prev = True, None                      # whether flat chains; cols of its last factor
+    for i, a in enumerate(args):
+        first, last = _ends(a.args) if a.op == "mul" else (None, None)
+        end = prev if last is None else last
+        if a.op == "mul" and ok and after_ok[i + 1] and (
+                first is None or prev is None or prev == first) and (
+                end is None or after_rows[i + 1] is None or end == after_rows[i + 1]):
+            flat.extend(a.args)
+            prev = end
+            continue
+        flat.append(a)
+        rows, cols = _ends([a])
+        if rows is not None:
+            ok = ok and (prev is None or prev == rows)
+            prev = cols
+    return tuple(flat)
+
+
+def _ends(factors) -> tuple:
+    """Rows of the first and columns of the last non-scalar factor (None: all scalars)."""
+    first = next((f for f in factors if f.shape), None)
+    if first is None:
+        return None, None
+    last = next(f for f in reversed(factors) if f.shape)
+    return first.shape[0], 1 if len(last.shape) == 1 else last.shape[1]
 
 
 def _matrix_chain(factors: list[Expr]) -> bool:

@@ -548,16 +548,29 @@ def _finish(nodes: list[_Node], typer: _Typer) -> E.Expr:
             operands = chain.pop(id(left), None)
             if operands is None:
                 operands = [built[id(left)]]
-            right_e = built[id(right)]
-            if op == "sub":
-                right_e = (E.const(-right_e.value) if right_e.op == "const"
-                           else E.make("neg", (right_e,), right_e.shape))
-            operands.append(right_e)              # make() splices nested chains in
+            if id(right) in chain:                # a + (b + c): spliced without building b + c
+                operands.extend(chain.pop(id(right)))
+            else:
+                right_e = built[id(right)]
+                if op == "sub":
+                    right_e = (E.const(-right_e.value) if right_e.op == "const"
+                               else E.make("neg", (right_e,), right_e.shape))
+                operands.append(right_e)          # make() splices nested chains in
             up = parent.get(id(node))
             up_op = up and typer.rewrite.get(id(up), (up.op,))[0]
+            if up is not None and up_op == family and up.args[-1] is node and (
+                    family != "mul" or typer.shape[id(node)]
+                    or not any(o.shape or o.op == "mul" for o in operands)):
+                # the right operand of the same operator (not of a '-'): its operands go
+                # straight into the parent, so x + (x + (x + ...)) stays linear in time and
+                # memory; a scalar product such as A*(x'*y) is built, to stay whole
+                chain[id(node)] = operands
+                continue
             whole = family == "mul" and not typer.shape[id(node)] and any(
                 o.shape for o in operands)           # x'*y stays one factor of a product
-            if up is not None and up.args[0] is node and not whole and not node.paren and (
+            # a scalar product in parentheses stays one factor: (x'*A*z*0.5)*B
+            grouped = node.paren and family == "mul" and not typer.shape[id(node)]
+            if up is not None and up.args[0] is node and not whole and not grouped and (
                     up_op == family or (family == "add" and up_op == "sub")):
                 chain[id(node)] = operands          # the parent goes on with the chain
                 continue

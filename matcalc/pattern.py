@@ -25,27 +25,6 @@ from matcalc.errors import MatcalcError
 Check = Callable[[str, E.Expr], bool]
 
 
-def splits(items: tuple, k: int) -> Iterator[list[tuple]]:
-    """Every way to cut ``items`` into ``k`` contiguous non-empty groups.
-
-    >>> [tuple(map(len, s)) for s in splits((1, 2, 3), 2)]
-    [(1, 2), (2, 1)]
-    """
-    n = len(items)
-    if k == 1:
-        yield [items]
-        return
-    for first in range(1, n - k + 2):
-        for rest in splits(items[first:], k - 1):
-            yield [items[:first]] + rest
-
-
-def _group(op: str, items: tuple, template: E.Expr) -> E.Expr:
-    if len(items) == 1:
-        return items[0]
-    return build(op, items)
-
-
 def match(pat: E.Expr, subj: E.Expr, env: dict, check: Check) -> Iterator[dict]:
     """Bindings (extending ``env``) under which ``pat`` matches ``subj``."""
     if pat.op == "var":
@@ -64,9 +43,7 @@ def match(pat: E.Expr, subj: E.Expr, env: dict, check: Check) -> Iterator[dict]:
         yield env
         return
     if pat.op in E.FLATTEN and len(subj.args) > len(pat.args):
-        for groups in splits(subj.args, len(pat.args)):
-            yield from match_args(pat.args, [_group(pat.op, g, pat) for g in groups], env,
-                                   check)
+        yield from match_run(pat.op, pat.args, subj.args, env, check)
         return
     if len(pat.args) != len(subj.args):
         return
@@ -81,6 +58,45 @@ def match_args(pats, subjs, env, check) -> Iterator[dict]:
         yield from match_args(pats[1:], subjs[1:], env2, check)
 
 
+def _can_take_many(op: str, pat: E.Expr) -> bool:
+    """Whether a pattern argument may match several operands of an ``op`` run at once."""
+    return pat.op == "var" or pat.op == op
+
+
+def match_run(op: str, pats: tuple, items: tuple, env: dict, check: Check) -> Iterator[dict]:
+    """Match ``pats`` against all of ``items``, each pattern taking a contiguous group.
+
+    Backtracking, left to right: a pattern that is not a name (``eye``, ``(-A)``) takes one
+    operand; a name already bound is compared with the run without building it; a group is
+    built only for a name that is about to be bound.
+    """
+    if not pats:
+        if not items:
+            yield env
+        return
+    p, rest = pats[0], pats[1:]
+    most = len(items) - len(rest)
+    for size in range(1, most + 1):
+        if size > 1 and not _can_take_many(op, p):
+            break
+        if not rest and size != len(items):
+            continue
+        chunk = items[:size]
+        if p.op == "var" and p.value in env:
+            bound = env[p.value]
+            same = (bound is chunk[0]) if size == 1 else (bound.op == op and
+                                                           bound.args == chunk)
+            if same:
+                yield from match_run(op, rest, items[size:], env, check)
+            continue
+        try:
+            group = chunk[0] if size == 1 else build(op, chunk)
+        except MatcalcError:
+            continue                                    # not a product on its own
+        for env2 in match(p, group, env, check):
+            yield from match_run(op, rest, items[size:], env2, check)
+
+
 def match_window(pat: E.Expr, subj: E.Expr, check: Check, env: dict | None = None
                  ) -> Iterator[tuple[dict, int, int]]:
     """Matches of ``pat`` against ``subj`` or, for an associative root, a window of its operands.
@@ -90,18 +106,29 @@ def match_window(pat: E.Expr, subj: E.Expr, check: Check, env: dict | None = Non
     """
     env = env or {}
     n = len(subj.args)
+    if pat.op in E.FLATTEN and pat.op == subj.op:
+        present = {a.op for a in subj.args}
+        if any(p.op not in ("var", pat.op) and p.op not in present for p in pat.args):
+            return                          # an operand the pattern needs is not there at all
     for b in match(pat, subj, env, check):
         yield b, 0, n
     if pat.op not in E.FLATTEN or pat.op != subj.op:
         return
     k = len(pat.args)
-    for size in range(n - 1, k - 1, -1):
+    if not any(_can_take_many(pat.op, p) for p in pat.args):
+        sizes = [k] if k < n else []                  # fixed width: one size of window
+    else:
+        sizes = range(n - 1, k - 1, -1)
+    first, last = pat.args[0], pat.args[-1]
+    for size in sizes:
         for start in range(0, n - size + 1):
+            if first.op not in ("var", pat.op) and first.op != subj.args[start].op:
+                continue                                  # quick reject on the first operand
+            if last.op not in ("var", pat.op) and last.op != subj.args[start + size - 1].op:
+                continue                                  # and on the last
             window = subj.args[start:start + size]
-            for groups in splits(window, k):
-                parts = [_group(pat.op, g, pat) for g in groups]
-                for b in match_args(pat.args, parts, env, check):
-                    yield b, start, start + size
+            for b in match_run(pat.op, pat.args, window, env, check):
+                yield b, start, start + size
 
 
 def dim_map(template_vars: dict[str, E.Expr], env: dict) -> dict:

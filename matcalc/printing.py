@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+import weakref
+
 from matcalc.expr import Expr
 
 ADD, NEG, MUL, POW, POST, ATOM = 10, 15, 20, 30, 40, 50
@@ -29,7 +31,15 @@ def format_number(value: float) -> str:
 
 
 class _Printer:
-    """Shared layout; subclasses give spellings.  ``render`` returns the text of a node."""
+    """Shared layout; subclasses give spellings.  ``render`` returns the text of a node.
+
+    Each node's text is kept (weakly, while the node lives), so printing a new expression
+    that shares subexpressions with one printed before costs only its new nodes.
+    """
+
+    def __init__(self):
+        self._cache: "weakref.WeakKeyDictionary[Expr, tuple[str, int]]" = \
+            weakref.WeakKeyDictionary()
 
     minus = "-"
     plus = " + "
@@ -38,13 +48,41 @@ class _Printer:
     ops = {"div": "/", "hadamard": ".*", "ediv": "./", "epow": ".^", "pow": "^"}
 
     def render(self, root: Expr) -> str:
+        cache = self._cache
+        hit = cache.get(root)
+        if hit is not None:
+            return hit[0]
         done: dict[int, tuple[str, int]] = {}
         self._done = done
-        for node in root.walk():
-            done[id(node)] = self.node(node, [done[id(a)] for a in node.args])
+        stack: list[tuple[Expr, bool]] = [(root, False)]
+        while stack:                        # children first, stopping at nodes printed before
+            node, expanded = stack.pop()
+            if id(node) in done:
+                continue
+            if not expanded:
+                hit = cache.get(node)
+                if hit is not None:
+                    done[id(node)] = hit
+                    continue
+                stack.append((node, True))
+                stack.extend((c, False) for c in reversed(node.args) if id(c) not in done)
+                continue
+            out = self.node(node, [done[id(a)] for a in node.args])
+            done[id(node)] = out
+            cache[node] = out
         return done[id(root)][0]
 
     # ------------------------------------------------------------ helpers
+    def _lookup(self, node: Expr) -> tuple[str, int]:
+        """The printed form of a node rendered in this call or an earlier one."""
+        hit = self._done.get(id(node)) or self._cache.get(node)
+        if hit is None:
+            outer = self._done
+            self.render(node)
+            self._done = outer
+            hit = self._cache[node]
+        return hit
+
     def wrap(self, s: str) -> str:
         return f"({s})"
 
@@ -89,7 +127,7 @@ class _Printer:
         parts = [self.at_least(kids[0], ADD)]
         for arg, kid in zip(node.args[1:], kids[1:]):
             if arg.op == "neg":
-                parts.append(self.sub + self.at_least(self._done[id(arg.args[0])], MUL))
+                parts.append(self.sub + self.at_least(self._lookup(arg.args[0]), MUL))
             elif arg.op == "const" and arg.value < 0:
                 parts.append(self.sub + self.number(-arg.value)[0])
             else:

@@ -109,13 +109,30 @@ class Simplifier:
 
     def tree(self, root: E.Expr) -> E.Expr:
         """Simplify every node of ``root`` (children first, each distinct node once)."""
-        for node in root.walk():
-            if node in self.memo:
-                continue
+        for node in self._unsimplified(root):
             args = tuple(self.memo[a] for a in node.args)
             rebuilt = node if args == node.args else self._rebuild(node, args)
             self.memo[node] = self.node(rebuilt)
         return self.memo[root]
+
+    def _unsimplified(self, root: E.Expr) -> list[E.Expr]:
+        """The nodes under ``root`` not simplified yet, children first (no recursion; the
+        walk stops at simplified nodes, so a rewrite deep in a big tree costs little)."""
+        memo = self.memo
+        order: list[E.Expr] = []
+        seen: set[int] = set()
+        stack: list[tuple[E.Expr, bool]] = [(root, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if expanded:
+                order.append(node)
+                continue
+            if node in memo or id(node) in seen:
+                continue
+            seen.add(id(node))
+            stack.append((node, True))
+            stack.extend((c, False) for c in reversed(node.args) if c not in memo)
+        return order
 
     def _rebuild(self, node: E.Expr, args: tuple) -> E.Expr:
         try:
