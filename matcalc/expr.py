@@ -30,7 +30,7 @@ _table: "weakref.WeakValueDictionary[tuple, Expr]" = weakref.WeakValueDictionary
 class Expr:
     """One node of an expression.  Build with :func:`make`, :func:`var`, :func:`const`."""
 
-    __slots__ = ("op", "args", "value", "shape", "props", "_hash", "__weakref__")
+    __slots__ = ("op", "args", "value", "shape", "props", "_hash", "_chain", "__weakref__")
 
     op: str
     args: tuple["Expr", ...]
@@ -147,6 +147,7 @@ def make(op: str, args: tuple = (), shape: tuple = (), value=None,
     set_(node, "shape", shape)
     set_(node, "props", props)
     set_(node, "_hash", hash(key))
+    set_(node, "_chain", op == "mul" and _matrix_chain(args))    # its factors form a chain
     _table[key] = node
     return node
 
@@ -157,8 +158,9 @@ def _splice_products(args: tuple) -> tuple:
     (b'*x)*(A*x) keep their scalar factor whole.
 
     The same as asking :func:`_matrix_chain` of ``flat + a.args + args[i+1:]`` for each
-    nested product ``a``, but checked only where the pieces meet (a built product's own
-    factors already chain), so ``A*(A*(A*...))`` 10,000 deep is linear, not quadratic.
+    nested product ``a``, but checked only where the pieces meet (whether a product's own
+    factors chain is known from when it was made), so ``A*(A*(A*...))`` 10,000 deep is
+    linear, not quadratic.
     """
     n = len(args)
     after_rows: list = [None] * (n + 1)        # rows of the first non-scalar in args[i:]
@@ -173,7 +175,7 @@ def _splice_products(args: tuple) -> tuple:
     for i, a in enumerate(args):
         first, last = _ends(a.args) if a.op == "mul" else (None, None)
         end = prev if last is None else last
-        if a.op == "mul" and ok and after_ok[i + 1] and (
+        if a.op == "mul" and a._chain and ok and after_ok[i + 1] and (
                 first is None or prev is None or prev == first) and (
                 end is None or after_rows[i + 1] is None or end == after_rows[i + 1]):
             flat.extend(a.args)

@@ -21,6 +21,16 @@ _GREEK = dict(zip("αβγδεζηθικλμνξοπρστυφχψωΓΔΘΛΞΠ�
                   r"\alpha \beta \gamma \delta \epsilon \zeta \eta \theta \iota \kappa \lambda "
                   r"\mu \nu \xi o \pi \rho \sigma \tau \upsilon \phi \chi \psi \omega \Gamma "
                   r"\Delta \Theta \Lambda \Xi \Pi \Sigma \Phi \Psi \Omega".split()))
+# the rest of the Greek letters a name may use: final sigma, and capitals that LaTeX writes
+# as Latin letters (there is no \Alpha)
+_GREEK.update(zip("ςΑΒΕΖΗΙΚΜΝΟΡΤΥΧ", [r"\varsigma", "A", "B", "E", "Z", "H", "I", "K", "M",
+                                          "N", "O", "P", "T", r"\Upsilon", "X"]))
+
+
+def _tex_letters(text: str) -> str:
+    """Greek letters inside a longer name or subscript as LaTeX: ``αβ1 -> {\alpha}{\beta}1``."""
+    return "".join(f"{{{_GREEK[ch]}}}" if _GREEK.get(ch, "").startswith("\\")
+                   else _GREEK.get(ch, ch) for ch in text)
 
 
 def format_number(value: float) -> str:
@@ -263,7 +273,7 @@ class UnicodePrinter(_Printer):
 def _edge_word(s: str) -> str:
     out = []
     for ch in s:
-        if ch.isalnum() and ch not in "ᵀ⁻¹²³":
+        if (ch.isalnum() or ch == "_") and ch not in "ᵀ⁻¹²³":     # θ_2·y, not θ_2y
             out.append(ch)
         else:
             break
@@ -284,8 +294,8 @@ class LatexPrinter(_Printer):
 
     def name(self, name: str) -> str:
         base, _, sub = name.partition("_")
-        out = _GREEK.get(base, base) if len(base) == 1 else f"\\mathit{{{base}}}"
-        return out + (f"_{{{self._escape(sub)}}}" if sub else "")
+        out = _GREEK.get(base, base) if len(base) == 1 else f"\\mathit{{{_tex_letters(base)}}}"
+        return out + (f"_{{{_tex_letters(self._escape(sub))}}}" if sub else "")
 
     @staticmethod
     def _escape(text: str) -> str:

@@ -136,6 +136,15 @@ DEEP = {
 }
 
 
+def test_the_guard_catches_a_recursive_walk(shallow_stack):
+    def depth(n):
+        return 0 if n == 0 else 1 + depth(n - 1)
+    with shallow_stack():
+        with pytest.raises(RecursionError):
+            depth(1000)
+    assert depth(500) == 500                         # and the limit is restored afterwards
+
+
 @pytest.mark.parametrize("kind", list(DEEP))
 def test_deep_nesting_never_hits_the_recursion_limit(kind, shallow_stack):
     text = DEEP[kind]
@@ -163,6 +172,23 @@ def test_deep_latex_prints_without_recursion(text, shallow_stack):
     with shallow_stack():
         latex = e.latex()
     assert latex.count("\\left") == latex.count("\\right") and latex.count("{") == latex.count("}")
+
+
+@pytest.mark.parametrize("text", ["x + (" * 5000 + "x" + ")" * 5000,
+                                  "A*(" * 5000 + "x" + ")" * 5000,
+                                  "x.*(" * 5000 + "x" + ")" * 5000])
+def test_right_nesting_is_linear_in_memory(text):
+    # regression: each level built its own flattened copy of the rest, so 5,000 levels took
+    # 150 MB and 4 s, and an input under the length limit could exhaust memory
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        e = parse(text)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(e.args) == 5001
+    assert peak < 60_000_000, f"{peak / 1e6:.0f} MB"
 
 
 def test_deep_expressions_have_the_right_structure():

@@ -17,7 +17,7 @@ from matcalc.expr import const, make, var
 
 
 def V(name):
-    """The variable called ``name`` in the last parsed expression's terms (by op and value)."""
+    """How :func:`tree` shows the variable ``name``."""
     return ("var", name)
 
 
@@ -366,3 +366,77 @@ def test_expr_properties():
 def test_parse_is_exported_and_documented():
     assert matcalc.parse is parse
     assert "shapes" in parse.__doc__ and "assume" in parse.__doc__
+
+
+# ---------------------------------------------------------------- splicing products
+
+def test_a_parenthesised_scalar_product_stays_one_factor():
+    # regression: ((x'*A*z)*0.5)*B printed as ((x'*A*z*0.5))*B re-parsed as (x'*A*z)*0.5*B
+    e = parse("(x'*A*z*0.5)*B", shapes={"x": ("n",), "z": ("n",), "A": ("n", "n"),
+                                         "B": ("n", "n")})
+    assert tree(e) == ("mul", ("mul", ("transpose", V("x")), V("A"), V("z"), ("const", 0.5)),
+                       V("B"))
+    assert str(e) == "(x'*A*z*0.5)*B"
+    # a scalar product of non-scalars at the head of a product is one factor either way
+    assert parse("x'*y*A") is parse("(x'*y)*A")
+    assert tree(parse("x'*y*A")) == ("mul", ("mul", ("transpose", V("x")), V("y")), V("A"))
+
+
+def _reference_splice(args):
+    """make()'s splicing as first written: check the whole chain for each nested product."""
+    from matcalc.expr import _matrix_chain
+    flat = []
+    for i, a in enumerate(args):
+        if a.op == "mul" and _matrix_chain(flat + list(a.args) + list(args[i + 1:])):
+            flat.extend(a.args)
+        else:
+            flat.append(a)
+    return tuple(flat)
+
+
+FACTORS = {
+    "a": var("a", ()), "x": var("x", ("n",)), "y": var("y", ("m",)),
+    "xt": make("transpose", (var("x", ("n",)),), (1, "n")),
+    "yt": make("transpose", (var("y", ("m",)),), (1, "m")),
+    "A": var("A", ("n", "n")), "B": var("B", ("n", "m")), "C": var("C", ("m", "n")),
+}
+
+
+def _shape_of_product(factors):
+    """The left-to-right product's shape, or None where it does not type."""
+    from matcalc.shapes import normalise
+    acc = ()
+    for f in factors:
+        if not acc or not f.shape:
+            acc = acc or f.shape
+            continue
+        rows, inner = (acc[0], 1) if len(acc) == 1 else acc
+        if inner != f.shape[0]:
+            return None
+        acc = normalise(rows, 1 if len(f.shape) == 1 else f.shape[1])
+    return acc
+
+
+def test_splicing_products_agrees_with_the_whole_chain_check():
+    """_splice_products checks only where the pieces meet; over every typed grouping of
+    short products it must decide exactly as the whole-chain reference does."""
+    import itertools
+
+    from matcalc.expr import _splice_products
+    names = list(FACTORS)
+    groups = []
+    for k in (2, 3):
+        for combo in itertools.product(names, repeat=k):
+            fs = [FACTORS[c] for c in combo]
+            shape = _shape_of_product(fs)
+            if shape is not None:
+                groups.append(make("mul", tuple(fs), shape))
+    items = list(FACTORS.values()) + groups[::7]
+    checked = 0
+    for left, right in itertools.product(items, repeat=2):
+        if _shape_of_product([left, right]) is None:
+            continue
+        args = (left, right)
+        assert _splice_products(args) == _reference_splice(args), (left, right)
+        checked += 1
+    assert checked > 200

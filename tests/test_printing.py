@@ -344,3 +344,82 @@ def test_the_generator_reaches_every_function_and_operator():
         seen.update(w for w in wanted if w in text)
         assert parse(text, shapes=declared(n), assume=ASSUME).kind == KIND_NAMES[kind], text
     assert set(wanted) - seen == set()
+
+
+# ---------------------------------------------------------------- exact forms
+
+@pytest.mark.parametrize("text, plain, uni, latex", [
+    ("x'*(A + A')", "x'*(A + A')", "xᵀ(A + Aᵀ)", r"x^{\top} \left(A + A^{\top}\right)"),
+    ("xᵀ*(A + Aᵀ)", "x'*(A + A')", "xᵀ(A + Aᵀ)", r"x^{\top} \left(A + A^{\top}\right)"),
+    ("norm2(A*x - b)^2", "norm2(A*x - b)^2", "‖Ax − b‖²",
+     r"\left\lVert A x - b \right\rVert^{2}"),
+    ("‖A*x − b‖^2", "norm2(A*x - b)^2", "‖Ax − b‖²", r"\left\lVert A x - b \right\rVert^{2}"),
+    ("X^-1", "inv(X)", "X⁻¹", "X^{-1}"),
+    ("inv(X)'", "inv(X)'", "(X⁻¹)ᵀ", r"\left(X^{-1}\right)^{\top}"),
+    ("x'*A*x + b'*x", "x'*A*x + b'*x", "xᵀAx + bᵀx", r"x^{\top} A x + b^{\top} x"),
+    ("-x'*A*x", "-x'*A*x", "−xᵀAx", r"-x^{\top} A x"),
+    ("2*(A*x - b)'*A", "2*(A*x - b)'*A", "2(Ax − b)ᵀA", r"2 \left(A x - b\right)^{\top} A"),
+    ("a - (b - c)", "a - (b - c)", "a − (b − c)", r"a - \left(b - c\right)"),
+    ("a*(-b)", "a*(-b)", "a(−b)", r"a \left(-b\right)"),
+    ("(a^b)^c", "(a^b)^c", "(a^b)^c", r"\left(a^{b}\right)^{c}"),
+    ("a^b^c", "a^b^c", "a^b^c", "a^{b^{c}}"),
+    ("a^-2", "a^-2", "a⁻²", "a^{-2}"),
+    ("x/c", "x/c", "x/c", r"\frac{x}{c}"),
+    ("x.*y ./ z", "x.*y./z", "x ⊙ y ⊘ z", r"x \odot y \oslash z"),
+    ("x.^2", "x.^2", "x.^2", r"x^{\circ 2}"),
+    ("<u, v>", "<u, v>", "⟨u, v⟩", r"\left\langle u, v \right\rangle"),
+    ("norm1(x)", "norm1(x)", "‖x‖₁", r"\left\lVert x \right\rVert_{1}"),
+    ("kron(A, B)", "kron(A, B)", "A ⊗ B", r"A \otimes B"),
+    ("tr(A*B)", "tr(A*B)", "tr(AB)", r"\operatorname{tr}\left(A B\right)"),
+    ("exp(x) + sqrt(x) + abs(x)", "exp(x) + sqrt(x) + abs(x)", "exp(x) + sqrt(x) + abs(x)",
+     r"\exp\left(x\right) + \sqrt{x} + \left| x \right|"),
+    ("eye(3) + A", "eye(3) + A", "I₃ + A", "I_{3} + A"),
+    ("c*vector(1) + 2*vector(3)", "c*vector(1) + 2*vector(3)", "c·𝟙 + 2(3·𝟙)",
+     r"c \mathbf{1} + 2 \left(3 \mathbf{1}\right)"),
+    ("x*2", "x*2", "x·2", r"x \cdot 2"),           # regression: unicode printed x2, a name
+    ("2*x", "2*x", "2x", "2 x"),
+    ("1e-20*a^2", "1e-20*a^2", "1e-20a²", r"1 \cdot 10^{-20} a^{2}"),
+    ("(1e-20)^2", "1e-20^2", "1e-20²", r"\left(1 \cdot 10^{-20}\right)^{2}"),  # regression
+    ("α*x_1 + θ_2*y", "α*x_1 + θ_2*y", "α·x_1 + θ_2·y",       # regression: was θ_2y
+     r"\alpha x_{1} + \theta_{2} y"),
+    ("A*(x'*y)", "A*(x'*y)", "A(xᵀy)", r"A \left(x^{\top} y\right)"),
+])
+def test_exact_forms(text, plain, uni, latex):
+    e = parse(text)
+    assert str(e) == plain
+    assert e.unicode() == uni
+    assert e.latex() == latex
+    assert e._repr_latex_() == f"${latex}$"
+
+
+@pytest.mark.parametrize("value, text", [
+    (2.0, "2"), (0.5, "0.5"), (1e-3, "0.001"), (-3.0, "-3"), (1e20, "1e+20"),
+    (1.5e-7, "1.5e-07"), (123456789.0, "123456789"), (0.1, "0.1"),
+    (float("inf"), "inf"),                  # regression: raised OverflowError
+])
+def test_format_number(value, text):
+    assert format_number(value) == text
+    if value != float("inf"):
+        assert float(text) == value            # re-parseable to the same float
+
+
+GREEK_NAME_LETTERS = [chr(c) for c in range(0x3B1, 0x3CA)] + [
+    chr(c) for c in range(0x391, 0x3AA) if c != 0x3A2]
+
+
+@pytest.mark.parametrize("letter", GREEK_NAME_LETTERS)
+def test_every_greek_letter_a_name_may_use_prints_as_ascii_latex(letter):
+    for name in (letter, f"{letter}{letter}2", f"x_{letter}"):
+        latex = parse(name, shapes={name: ()}).latex()
+        assert latex_problems(latex) == [], (name, latex)
+
+
+def test_shared_subexpressions_print_each_time_they_occur():
+    e = parse("exp(x)'*exp(x)")
+    assert str(e) == "exp(x)'*exp(x)"
+    k = 10
+    text = "x"
+    for _ in range(k):
+        text = f"exp({text}) - log({text})"
+    big = parse(text)
+    assert len(str(big)) > 2 ** k and parse(str(big)) is big

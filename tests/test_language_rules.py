@@ -1,0 +1,150 @@
+"""The language's rule files (rules/language/*.yaml): what they define, how a user extends
+them, and how a broken file is reported (tests/cases/bad_rules/, one file per mistake, with
+the expected messages in tests/cases/bad_rules/expected.yaml)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from matcalc import MatcalcError, RuleFileError, parse
+from matcalc.language import GRAMMAR_OPERATORS, builtin_language, load_language
+from matcalc.resources import data_dir, grammar_path, rule_files, rules_dir
+
+BAD = Path(__file__).parent / "cases" / "bad_rules"
+EXPECTED = yaml.safe_load((BAD / "expected.yaml").read_text(encoding="utf-8"))
+BAD_FILES = sorted(p.name for p in BAD.glob("*.yaml") if p.name != "expected.yaml")
+
+FUNCTIONS = ["exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "abs", "sign", "relu",
+             "sigmoid", "sum", "tr", "det", "logdet", "inv", "norm1", "norm2", "diag", "dot",
+             "kron", "vec", "eye", "vector", "matrix"]
+
+
+# ---------------------------------------------------------------- broken files
+
+def test_every_bad_file_has_expectations_and_back():
+    assert BAD_FILES == sorted(EXPECTED)
+    assert len(BAD_FILES) >= 7
+
+
+@pytest.mark.parametrize("name", BAD_FILES)
+def test_bad_rule_file(name):
+    with pytest.raises(RuleFileError) as info:
+        load_language(BAD / name)
+    message = str(info.value)
+    # names the file and the line, relative to the repository when run from a checkout
+    assert re.match(rf"^tests/cases/bad_rules/{re.escape(name)}:\d+[ :]", message), message
+    for part in EXPECTED[name]:
+        assert part in message, f"{part!r} not in {message!r}"
+    if " rule '" in message:
+        assert re.search(r":\d+ rule '[^']*':", message), message
+
+
+def test_a_missing_file_is_a_rule_file_error(tmp_path):
+    with pytest.raises(RuleFileError, match="cannot read"):
+        load_language(tmp_path / "nope.yaml")
+
+
+def test_an_empty_file_defines_nothing(tmp_path):
+    path = tmp_path / "empty.yaml"
+    path.write_text("# nothing yet\n", encoding="utf-8")
+    assert load_language(path).names() == builtin_language().names()
+
+
+# ---------------------------------------------------------------- user functions
+
+def test_a_user_file_extends_the_language(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text(
+        "functions:\n"
+        "  - name: softplus\n"
+        "    signature: elementwise\n"
+        "    numeric: softplus\n"
+        "  - name: outer\n"
+        "    signature: \"(m),(n)->(m,n)\"\n"
+        "    numeric: outer\n"
+        "  - name: zeros\n"
+        "    signature: \"->(n)\"\n"
+        "    params: [\"size?\"]\n"
+        "    numeric: zeros\n", encoding="utf-8")
+    lang = load_language(path)
+    assert {"softplus", "outer", "zeros"} <= set(lang.names())
+    assert "softplus" not in builtin_language().names()       # the built-in table is untouched
+    e = parse("softplus(A*x)", language=lang)
+    assert e.op == "softplus" and e.shape == ("m",)
+    assert str(e) == "softplus(A*x)"
+    assert parse(str(e), language=lang) is e
+    assert e.latex() == r"\operatorname{softplus}\left(A x\right)"
+    o = parse("outer(x, y)", language=lang)
+    assert o.shape == ("n", "m")
+    assert parse("zeros(3) + x", language=lang).shape == (3,)
+    assert parse("x + zeros", language=lang).shape == ("n",)
+    with pytest.raises(MatcalcError, match="unknown function 'softplus'"):
+        parse("softplus(x)")
+
+
+def test_a_user_function_by_definition(tmp_path):
+    path = tmp_path / "defined.yaml"
+    path.write_text(
+        "functions:\n"
+        "  - name: logsumexp\n"
+        "    signature: \"(n)->()\"\n"
+        "    args: [x]\n"
+        "    definition: \"log(sum(exp(x)))\"\n", encoding="utf-8")
+    lang = load_language(path)
+    e = parse("logsumexp(A*x)", language=lang)
+    assert e.op == "logsumexp" and e.shape == ()
+    with pytest.raises(MatcalcError, match="logsumexp needs a vector"):
+        parse("logsumexp(A)", language=lang)
+
+
+# ---------------------------------------------------------------- the built-in table
+
+def test_the_built_in_language_has_every_function_of_the_issue():
+    lang = builtin_language()
+    assert set(FUNCTIONS) <= set(lang.names())
+    for op in GRAMMAR_OPERATORS:
+        assert lang.get(op) is not None
+        assert op not in lang.names()                 # operators are not callable by name
+
+
+def test_every_grammar_alias_is_defined_in_rules():
+    """The grammar names the nodes; rules/language must say what each node is."""
+    aliases = set(re.findall(r"->\s*(\w+)", grammar_path().read_text(encoding="utf-8")))
+    syntax_only = {"number", "name", "call", "paren", "norm"}   # builder nodes, not operators
+    operators = aliases - syntax_only - {"sub"}                 # a - b is add(a, neg b)
+    assert operators == set(GRAMMAR_OPERATORS)
+
+
+@pytest.mark.parametrize("path", rule_files("language"), ids=lambda p: p.name)
+def test_each_language_file_opens_with_a_header(path):
+    text = path.read_text(encoding="utf-8")
+    first = text.splitlines()[0]
+    assert first.startswith(f"# rules/language/{path.name}")
+    assert "What this covers" in text.split("functions:")[0]
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_each_function_is_documented_and_evaluable(name):
+    spec = builtin_language().get(name)
+    assert spec.doc and spec.numeric
+    assert re.match(r"rules/language/\d\d-[a-z-]+\.yaml:\d+$", spec.where)
+
+
+# ---------------------------------------------------------------- resources
+
+def test_resources_find_the_checkout_folders():
+    assert grammar_path().is_file() and grammar_path().name == "matcalc.lark"
+    assert (rules_dir() / "language").is_dir()
+    files = rule_files("language")
+    assert [p.name for p in files] == sorted(p.name for p in files)
+    assert [p.name for p in files][:3] == ["00-operators.yaml", "10-elementwise.yaml",
+                                           "20-matrix.yaml"]
+
+
+def test_resources_say_what_is_missing():
+    with pytest.raises(MatcalcError, match="installed without its no-such-folder/ folder"):
+        data_dir("no-such-folder")
