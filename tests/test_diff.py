@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 import matcalc
+from numeric_helpers import central_jacobian
 from matcalc.shapes import eval_dim
 
 CASES = yaml.safe_load((Path(__file__).parent / "cases" / "derivatives.yaml").read_text())["cases"]
@@ -45,19 +46,6 @@ def random_values(expr, domain, assume, rng):
             value = (value + value.T) / 2
         values[name] = value if dims else float(value)
     return values
-
-
-def central_jacobian(f, x, eps=1e-6):
-    x = np.asarray(x, dtype=float)
-    flat = x.reshape(-1, order="F")
-    cols = []
-    for i in range(flat.size):
-        step = np.zeros_like(flat)
-        step[i] = eps
-        hi = np.asarray(f((flat + step).reshape(x.shape, order="F")), dtype=float)
-        lo = np.asarray(f((flat - step).reshape(x.shape, order="F")), dtype=float)
-        cols.append(((hi - lo) / (2 * eps)).reshape(-1, order="F"))
-    return np.stack(cols, axis=1)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import matcalc
+from numeric_helpers import central_jacobian
 from matcalc import EvaluationError, MatcalcError
 from matcalc.numeric import NUMERIC
 
@@ -17,20 +18,6 @@ def rand(*shape):
 def spd(n):
     a = rand(n, n)
     return a @ a.T + n * np.eye(n)
-
-
-def central_jacobian(f, x, eps=1e-6):
-    """Numerator-layout Jacobian of f at x by central differences (column-major vec)."""
-    x = np.asarray(x, dtype=float)
-    flat = x.reshape(-1, order="F")
-    cols = []
-    for i in range(flat.size):
-        step = np.zeros_like(flat)
-        step[i] = eps
-        hi = np.asarray(f((flat + step).reshape(x.shape, order="F")), dtype=float)
-        lo = np.asarray(f((flat - step).reshape(x.shape, order="F")), dtype=float)
-        cols.append(((hi - lo) / (2 * eps)).reshape(-1, order="F"))
-    return np.stack(cols, axis=1)
 
 
 # ---------------------------------------------------------------- values
