@@ -247,8 +247,8 @@ class Simplifier:
                 else:
                     args = node.args[:start] + (result,) + node.args[stop:]
                     new = build(node.op, args, node.value, self.lang)
-                if new is node:
-                    continue
+                if new is node or new.shape != node.shape:
+                    continue                    # a rewrite never changes a shape
                 self.rewrites += 1
                 self.trace.steps.append(Step(rule.name, rule.where_text, node, new))
                 return new
