@@ -19,13 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from matcalc.autograd.mode import MODE, RETAINED
-from matcalc.errors import AutogradError, AutogradValueError, MatcalcError
-
-try:  # the errors module may grow a TypeError kind; until then define it here
-    from matcalc.errors import AutogradTypeError  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - depends on the other module's version
-    class AutogradTypeError(MatcalcError, TypeError):
-        """An autograd call with an argument of the wrong kind (TypeError as torch raises)."""
+from matcalc.errors import AutogradError, AutogradTypeError, AutogradValueError, MatcalcError
 
 __all__ = ["Tensor", "apply", "as_tensor", "push_tangent", "AutogradTypeError"]
 
