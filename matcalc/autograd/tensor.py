@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from matcalc.autograd.mode import MODE, RETAINED
-from matcalc.errors import AutogradError, AutogradTypeError, AutogradValueError, MatcalcError
+from matcalc.errors import AutogradError, AutogradTypeError, AutogradValueError
 
 __all__ = ["Tensor", "apply", "as_tensor", "push_tangent", "AutogradTypeError"]
 
