@@ -279,6 +279,9 @@ def _variable(f: E.Expr, wrt) -> E.Expr:
 def derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) -> Derivation:
     """The numerator-layout derivative of ``expr`` with respect to ``wrt``, with its trace."""
     rules = rules or builtin_rules()
+    if not isinstance(rules, RuleSet):
+        raise MatcalcError(f"rules must be a RuleSet (from matcalc.load_rules), got "
+                           f"{type(rules).__name__}")
     f = _as_expr(expr, shapes, assume, rules)
     x = _variable(f, wrt)
     lang = rules.language
@@ -297,7 +300,8 @@ def derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) ->
     seed = cot if column is f else build(TRANSPOSE, (cot,), lang=lang)
     g = engine.backprop(f, seed)
     if g is None:
-        return Derivation(f, x, _zero(derivative_shape(column.shape, x.shape), lang), trace)
+        shape = derivative_shape(f.shape if not x.shape else column.shape, x.shape)
+        return Derivation(f, x, _zero(shape, lang), trace)
     g = _simplify(rules, g, engine, trace)
     identify = Simplifier(rules, rules.identities + rules.identify, engine.condition, trace,
                           scalars_first=lambda e: not engine.linear(e))
@@ -317,6 +321,8 @@ def derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) ->
                           f"(rules/simplify/90-identify.yaml) that moves the cotangent C to "
                           f"the right would let matcalc finish") from None
     answer = _transposed(_simplify(rules, k, engine, trace), lang)
+    if not x.shape and column is not f:        # a row by a scalar stays a row (f's shape)
+        answer = build(TRANSPOSE, (answer,), lang=lang)
     return Derivation(f, x, _simplify(rules, answer, engine, trace), trace)
 
 

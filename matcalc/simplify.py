@@ -246,7 +246,10 @@ class Simplifier:
                     new = result
                 else:
                     args = node.args[:start] + (result,) + node.args[stop:]
-                    new = build(node.op, args, node.value, self.lang)
+                    try:
+                        new = build(node.op, args, node.value, self.lang)
+                    except ShapeError:
+                        continue                # the rewritten run no longer fits its place
                 if new is node or new.shape != node.shape:
                     continue                    # a rewrite never changes a shape
                 self.rewrites += 1
