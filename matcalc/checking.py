@@ -64,6 +64,18 @@ def _domains(rule: Rule, lang) -> dict[str, str]:
     return out
 
 
+def draw_sizes(exprs, rng, sizes: dict | None = None, low: int = 2, high: int = 7) -> dict:
+    """A random size for every dimension name in ``exprs`` (kept where ``sizes`` has one)."""
+    sizes = {} if sizes is None else sizes
+    for root in exprs:
+        for node in root.walk():
+            for d in node.shape:
+                for part in str(d).split("*"):
+                    if not part.isdigit() and part not in sizes:
+                        sizes[part] = int(rng.integers(low, high))
+    return sizes
+
+
 def random_values(variables: dict[str, E.Expr], domains: dict, rng, sizes=None) -> dict:
     """Random values for ``variables``; ``sizes`` (filled in) maps dimension names to sizes."""
     sizes = {} if sizes is None else sizes
@@ -162,15 +174,7 @@ def _names(rule: Rule) -> set[str]:
 
 def _check_once(rule: Rule, lang, domains, rng) -> str | None:
     kind = rule.kind
-    sizes = {}
-    for root in (rule.pattern, rule.result):
-        if root is None:
-            continue
-        for node in root.walk():
-            for d in node.shape:
-                for part in str(d).split("*"):
-                    if not part.isdigit() and part not in sizes:
-                        sizes[part] = int(rng.integers(2, 7))
+    sizes = draw_sizes([r for r in (rule.pattern, rule.result) if r is not None], rng)
     if kind in ("identities", "identify"):
         values = random_values(rule.pattern.variables(), domains, rng, sizes)
         left = evaluate(rule.pattern, values, language=lang, dims=sizes)

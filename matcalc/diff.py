@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from matcalc import expr as E
 from matcalc.build import build
 from matcalc.errors import MatcalcError, ShapeError
-from matcalc.pattern import dim_map, instantiate, instantiate_entrywise, match_args
+from matcalc.pattern import (dim_map, instantiate, instantiate_entrywise, match_args,
+                             where_check)
 from matcalc.rules import RuleSet, derivative_shape, builtin_rules
 from matcalc.simplify import Simplifier, Step, Trace
 
@@ -76,11 +77,6 @@ class _Engine:
 
     def linear(self, e: E.Expr) -> bool:
         return self.cot is not None and _contains(e, self.cot, self._lin)
-
-    def check(self, conds_by_name: dict):
-        def check(name: str, e: E.Expr) -> bool:
-            return all(self.condition(c, e) for c in conds_by_name.get(name, ()))
-        return check
 
     def condition(self, c: str, e: E.Expr) -> bool:
         s = e.shape
@@ -186,7 +182,7 @@ class _Engine:
             pat = rule.pattern
             if len(pat.args) != len(args) or pat.args[position].value != rule.wrt:
                 continue
-            check = self.check(rule.where)
+            check = where_check(rule.where, self.condition)
             for env in match_args(pat.args, args, {}, check):
                 if rule.result is None:                     # said explicitly: no gradient
                     self.trace.steps.append(Step(rule.name, rule.where_text, node, y,

@@ -25,6 +25,13 @@ from matcalc.errors import MatcalcError
 Check = Callable[[str, E.Expr], bool]
 
 
+def where_check(where: dict, condition: Callable[[str, E.Expr], bool]) -> Check:
+    """The check for a rule's ``where``: every condition on a name holds for what it binds."""
+    def check(name: str, e: E.Expr) -> bool:
+        return all(condition(c, e) for c in where.get(name, ()))
+    return check
+
+
 def match(pat: E.Expr, subj: E.Expr, env: dict, check: Check) -> Iterator[dict]:
     """Bindings (extending ``env``) under which ``pat`` matches ``subj``."""
     if pat.op == "var":

@@ -7,7 +7,7 @@ Sections a rules file may hold (rules/README.md documents every key):
   (reverse mode, numerator layout read off at the end);
 - ``elementwise``: the scalar derivative of an elementwise function;
 - ``derivatives``: whole-expression identities (the seed's table, the Matrix Cookbook) that
-  the engine uses as shortcuts and ``check-rules`` proves;
+  ``check-rules`` proves and the tests hold the engine's answers to (not used as shortcuts);
 - ``identities``: simplification rewrites; ``identify``: the rewrites that bring a linear form
   in the cotangent to ``K*vec(C)`` so the Jacobian K can be read off.
 
@@ -94,9 +94,10 @@ def _where(rec: Record) -> dict:
 
 
 def _parse(rec: Record, key: str, lang: Language, shapes: dict, props: dict,
-           kinds: dict | None = None) -> E.Expr:
+           kinds: dict | None = None, text: str | None = None) -> E.Expr:
+    """Parse the text of field ``key`` (or ``text``); errors name the file, rule and field."""
     from matcalc.parse import parse
-    text = rec.fields[key]
+    text = rec.fields[key] if text is None else text
     if not isinstance(text, str):
         raise rec.error(f"expected an expression as text, got {text!r}", key)
     try:
@@ -115,7 +116,7 @@ def _compile(rec: Record, lang: Language) -> Rule:
         if lang.get(str(fname)) is None or lang.get(str(fname)).signature != "elementwise":
             raise rec.error(f"{fname!r} is not an elementwise function of the language",
                             "function")
-        pattern = _parse_text(rec, f"{fname}(u)", lang, {"u": ()}, {}, "function")
+        pattern = _parse(rec, "function", lang, {"u": ()}, {}, text=f"{fname}(u)")
         result = _parse(rec, "derivative", lang, {"u": ()}, {})
         if result.shape:
             raise rec.error("the derivative of an elementwise function is a scalar expression "
@@ -199,14 +200,6 @@ def _domain(rec: Record) -> dict:
         raise rec.error(f"domain maps a name to one of {', '.join(DOMAINS)}, got {raw!r}",
                         "domain")
     return {str(k): str(v) for k, v in raw.items()}
-
-
-def _parse_text(rec, text, lang, shapes, props, key):
-    from matcalc.parse import parse
-    try:
-        return parse(text, shapes=shapes, assume=props, language=lang)
-    except MatcalcError as exc:
-        raise rec.error(str(exc).splitlines()[0], key) from None
 
 
 def _fit_constants(result: E.Expr, want, variables) -> E.Expr:

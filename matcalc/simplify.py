@@ -18,7 +18,7 @@ from typing import Callable
 from matcalc import expr as E
 from matcalc.build import build
 from matcalc.errors import MatcalcError, ShapeError
-from matcalc.pattern import dim_map, instantiate, match_window
+from matcalc.pattern import dim_map, instantiate, match_window, where_check
 from matcalc.rules import Rule, RuleSet
 
 MAX_PASSES = 30
@@ -104,6 +104,9 @@ class Simplifier:
                 self.trace.stopped.append("simplify: fixpoint")
                 return new
             current = new
+            if len(self.memo) > MAX_NODES:
+                self.trace.stopped.append(f"simplify: stopped after visiting {MAX_NODES} nodes")
+                return current
         self.trace.stopped.append(f"simplify: stopped after {MAX_PASSES} passes")
         return current
 
@@ -222,11 +225,7 @@ class Simplifier:
     def _check(self, rule: Rule) -> Callable:
         check = self._checks.get(rule.name)
         if check is None:
-            where, condition = rule.where, self.condition
-
-            def check(name: str, e: E.Expr) -> bool:
-                return all(condition(c, e) for c in where.get(name, ()))
-            self._checks[rule.name] = check
+            check = self._checks[rule.name] = where_check(rule.where, self.condition)
         return check
 
     def _rewrite(self, node: E.Expr) -> E.Expr:

@@ -19,22 +19,12 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import matcalc
-from matcalc.checking import random_values
+from matcalc.checking import draw_sizes, random_values
 from matcalc.diff import NoRuleError
 from test_printing import ASSUME, declared, write
 
 EXAMPLES = 2000
 OUTCOMES: dict[str, int] = {}
-
-
-def _sizes(expr, rng) -> dict:
-    sizes: dict = {}
-    for node in expr.walk():
-        for d in node.shape:
-            for part in str(d).split("*"):
-                if not part.isdigit() and part not in sizes:
-                    sizes[part] = int(rng.integers(2, 6))
-    return sizes
 
 
 def _fd(expr, wrt, values, sizes, eps=1e-6):
@@ -75,7 +65,7 @@ def check(seed: int) -> str:
     except NoRuleError:
         return "no rule"
     rng = np.random.default_rng(seed)
-    sizes = _sizes(expr, rng)
+    sizes = draw_sizes([expr], rng, high=6)
     values = random_values(expr.variables(), {}, rng, sizes)
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
