@@ -65,12 +65,39 @@ def match_args(pats, subjs, env, check) -> Iterator[dict]:
         yield from match_args(pats[1:], subjs[1:], env2, check)
 
 
+# Conditions only a single operand can meet (a group of operands is a product, never a
+# number or the cotangent itself): a name carrying one of them never takes a group.
+SINGLE_CONDITIONS = frozenset({"number", "nonzero-number", "negative", "cotangent"})
+
+
 def _can_take_many(op: str, pat: E.Expr) -> bool:
     """Whether a pattern argument may match several operands of an ``op`` run at once."""
     return pat.op == "var" or pat.op == op
 
 
-def match_run(op: str, pats: tuple, items: tuple, env: dict, check: Check) -> Iterator[dict]:
+def _is_anchor(op: str, pat: E.Expr) -> bool:
+    """A pattern argument that matches exactly one operand of an ``op`` run."""
+    return pat.op != "var" and pat.op != op
+
+
+def _single(p: E.Expr, where: dict | None) -> bool:
+    return bool(where) and p.op == "var" and not SINGLE_CONDITIONS.isdisjoint(
+        where.get(p.value, ()))
+
+
+def _group(op: str, chunk: tuple):
+    try:
+        return chunk[0] if len(chunk) == 1 else build(op, chunk)
+    except MatcalcError:
+        return None                                     # not a product on its own
+
+
+def _run_of(op: str, bound: E.Expr) -> tuple:
+    return bound.args if bound.op == op else (bound,)
+
+
+def match_run(op: str, pats: tuple, items: tuple, env: dict, check: Check,
+              where: dict | None = None) -> Iterator[dict]:
     """Match ``pats`` against all of ``items``, each pattern taking a contiguous group.
 
     Backtracking, left to right: a pattern that is not a name (``eye``, ``(-A)``) takes one
@@ -83,59 +110,194 @@ def match_run(op: str, pats: tuple, items: tuple, env: dict, check: Check) -> It
         return
     p, rest = pats[0], pats[1:]
     most = len(items) - len(rest)
+    if most < 1:
+        return
+    if p.op == "var" and p.value in env:
+        bound = env[p.value]
+        if items[0] is bound:
+            yield from match_run(op, rest, items[1:], env, check, where)
+        elif bound.op == op and items[:len(bound.args)] == bound.args:
+            yield from match_run(op, rest, items[len(bound.args):], env, check, where)
+        return
+    if not _can_take_many(op, p) or _single(p, where):
+        most = 1
     for size in range(1, most + 1):
-        if size > 1 and not _can_take_many(op, p):
-            break
         if not rest and size != len(items):
             continue
-        chunk = items[:size]
-        if p.op == "var" and p.value in env:
-            bound = env[p.value]
-            same = (bound is chunk[0]) if size == 1 else (bound.op == op and
-                                                           bound.args == chunk)
-            if same:
-                yield from match_run(op, rest, items[size:], env, check)
+        group = _group(op, items[:size])
+        if group is None:
             continue
-        try:
-            group = chunk[0] if size == 1 else build(op, chunk)
-        except MatcalcError:
-            continue                                    # not a product on its own
         for env2 in match(p, group, env, check):
-            yield from match_run(op, rest, items[size:], env2, check)
+            yield from match_run(op, rest, items[size:], env2, check, where)
 
 
-def match_window(pat: E.Expr, subj: E.Expr, check: Check, env: dict | None = None
-                 ) -> Iterator[tuple[dict, int, int]]:
+def _match_right(op, pats, items, lo, env, check, where, whole) -> Iterator[tuple[dict, int]]:
+    """``pats`` against a run of ``items`` starting at ``lo`` (to the end when ``whole``):
+    (bindings, stop); groups of a name not yet bound are tried longest first."""
+    if not pats:
+        if not whole or lo == len(items):
+            yield env, lo
+        return
+    p, rest = pats[0], pats[1:]
+    room = len(items) - lo - len(rest)
+    if room < 1:
+        return
+    if _is_anchor(op, p):
+        for env2 in match(p, items[lo], env, check):
+            yield from _match_right(op, rest, items, lo + 1, env2, check, where, whole)
+        return
+    if p.op == "var" and p.value in env:
+        bound = env[p.value]
+        if items[lo] is bound:
+            yield from _match_right(op, rest, items, lo + 1, env, check, where, whole)
+        else:
+            run = _run_of(op, bound)
+            if items[lo:lo + len(run)] == run:
+                yield from _match_right(op, rest, items, lo + len(run), env, check, where,
+                                        whole)
+        return
+    sizes = [1] if _single(p, where) else range(room, 0, -1)
+    for size in sizes:
+        if whole and not rest and lo + size != len(items):
+            continue
+        group = _group(op, items[lo:lo + size])
+        if group is None:
+            continue
+        for env2 in match(p, group, env, check):
+            yield from _match_right(op, rest, items, lo + size, env2, check, where, whole)
+
+
+def _match_left(op, pats, items, hi, env, check, where, whole) -> Iterator[tuple[dict, int]]:
+    """``pats`` against a run of ``items`` ending just before ``hi`` (from the start when
+    ``whole``): (bindings, start); the mirror image of :func:`_match_right`."""
+    if not pats:
+        if not whole or hi == 0:
+            yield env, hi
+        return
+    p, rest = pats[-1], pats[:-1]
+    room = hi - len(rest)
+    if room < 1:
+        return
+    if _is_anchor(op, p):
+        for env2 in match(p, items[hi - 1], env, check):
+            yield from _match_left(op, rest, items, hi - 1, env2, check, where, whole)
+        return
+    if p.op == "var" and p.value in env:
+        bound = env[p.value]
+        if items[hi - 1] is bound:
+            yield from _match_left(op, rest, items, hi - 1, env, check, where, whole)
+        else:
+            run = _run_of(op, bound)
+            if hi >= len(run) and items[hi - len(run):hi] == run:
+                yield from _match_left(op, rest, items, hi - len(run), env, check, where,
+                                       whole)
+        return
+    sizes = [1] if _single(p, where) else range(room, 0, -1)
+    for size in sizes:
+        if whole and not rest and hi - size != 0:
+            continue
+        group = _group(op, items[hi - size:hi])
+        if group is None:
+            continue
+        for env2 in match(p, group, env, check):
+            yield from _match_left(op, rest, items, hi - size, env2, check, where, whole)
+
+
+def _leads(op: str, pats: tuple) -> list[tuple[tuple, int]]:
+    """Necessary conditions of a sum-of-products pattern such as ``A*B + A*C``: a name that
+    starts (ends) two sub-patterns of one associative operator must start (end) both matched
+    operands.  Returns (path to the sub-pattern, end index 0 or -1) groups keyed by name."""
+    found: dict[tuple, list[tuple]] = {}
+    for i, p in enumerate(pats):
+        path: list[str] = []
+        q = p
+        while q.op not in E.FLATTEN and len(q.args) == 1:
+            path.append(q.op)
+            q = q.args[0]
+        if q.op not in E.FLATTEN or q.op == op or len(q.args) < 2:
+            continue
+        for end in (0, -1):
+            if q.args[end].op == "var":
+                found.setdefault((q.op, q.args[end].value, end), []).append((i, tuple(path)))
+    return [(key, members) for key, members in found.items() if len(members) > 1]
+
+
+def _lead_item(item: E.Expr, path: tuple, inner: str, end: int):
+    for step in path:
+        if item.op != step:
+            return None
+        item = item.args[0]
+    return item.args[end] if item.op == inner else item
+
+
+def _leads_agree(leads, items: tuple, start: int) -> bool:
+    for (inner, _, end), members in leads:
+        first = None
+        for i, path in members:
+            got = _lead_item(items[start + i], path, inner, end)
+            if got is None:
+                return False
+            if first is None:
+                first = got
+            elif got is not first:
+                return False
+    return True
+
+
+def match_window(pat: E.Expr, subj: E.Expr, check: Check, env: dict | None = None,
+                 where: dict | None = None) -> Iterator[tuple[dict, int, int]]:
     """Matches of ``pat`` against ``subj`` or, for an associative root, a window of its operands.
 
     Yields (bindings, start, stop): the operands ``subj.args[start:stop]`` are what matched
-    (the whole node when start, stop = 0, len(args)).
+    (the whole node when start, stop = 0, len(args)).  For an associative root the search
+    starts from the pattern's first operand that is not a name (its anchor), found where it
+    stands, and grows the names around it, longest first; a pattern of names only matches the
+    whole node, or windows where each name takes one operand.
     """
     env = env or {}
     n = len(subj.args)
-    if pat.op in E.FLATTEN and pat.op == subj.op:
-        present = {a.op for a in subj.args}
-        if any(p.op not in ("var", pat.op) and p.op not in present for p in pat.args):
-            return                          # an operand the pattern needs is not there at all
-    for b in match(pat, subj, env, check):
-        yield b, 0, n
     if pat.op not in E.FLATTEN or pat.op != subj.op:
+        for b in match(pat, subj, env, check):
+            yield b, 0, n
         return
-    k = len(pat.args)
-    if not any(_can_take_many(pat.op, p) for p in pat.args):
-        sizes = [k] if k < n else []                  # fixed width: one size of window
-    else:
-        sizes = range(n - 1, k - 1, -1)
-    first, last = pat.args[0], pat.args[-1]
-    for size in sizes:
-        for start in range(0, n - size + 1):
-            if first.op not in ("var", pat.op) and first.op != subj.args[start].op:
-                continue                                  # quick reject on the first operand
-            if last.op not in ("var", pat.op) and last.op != subj.args[start + size - 1].op:
-                continue                                  # and on the last
-            window = subj.args[start:start + size]
-            for b in match_run(pat.op, pat.args, window, env, check):
-                yield b, start, start + size
+    op, pats, items = pat.op, pat.args, subj.args
+    k = len(pats)
+    if k > n:
+        return
+    present = {a.op for a in items}
+    if any(_is_anchor(op, p) and p.op not in present for p in pats):
+        return                              # an operand the pattern needs is not there at all
+    anchor = next((j for j, p in enumerate(pats) if _is_anchor(op, p)), None)
+    if anchor is None:
+        for b in match_run(op, pats, items, env, check, where):
+            yield b, 0, n
+        if k == n:
+            return
+        leads = _leads(op, pats)
+        for start in range(0, n - k + 1):
+            if leads and not _leads_agree(leads, items, start):
+                continue
+            for b in match_args(pats, items[start:start + k], env, check):
+                yield b, start, start + k
+        return
+    leads = _leads(op, pats)
+    if all(_is_anchor(op, p) for p in pats):            # fixed width: k operands
+        for start in range(0, n - k + 1):
+            if leads and not _leads_agree(leads, items, start):
+                continue
+            for b in match_args(pats, items[start:start + k], env, check):
+                yield b, start, start + k
+        return
+    a = pats[anchor]
+    for i in range(anchor, n - (k - 1 - anchor)):
+        if items[i].op != a.op:
+            continue
+        for env1 in match(a, items[i], env, check):
+            for env2, start in _match_left(op, pats[:anchor], items, i, env1, check, where,
+                                           False):
+                for env3, stop in _match_right(op, pats[anchor + 1:], items, i + 1, env2,
+                                               check, where, False):
+                    yield env3, start, stop
 
 
 def dim_map(template_vars: dict[str, E.Expr], env: dict) -> dict:

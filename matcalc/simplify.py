@@ -230,7 +230,8 @@ class Simplifier:
 
     def _rewrite(self, node: E.Expr) -> E.Expr:
         for rule in self.by_op.get(node.op, ()):
-            for env, start, stop in match_window(rule.pattern, node, self._check(rule)):
+            for env, start, stop in match_window(rule.pattern, node, self._check(rule),
+                                                     where=rule.where):
                 dims = dim_map(rule.variables, env)
                 matched = node if start == 0 and stop == len(node.args) else None
                 if matched is not None and len(rule.pattern.shape) == len(matched.shape):
