@@ -284,26 +284,28 @@ def derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) ->
     trace = Trace()
     if not f.shape:
         engine = _Engine(rules, x, None, trace)
+        simplify = _simplifier(rules, engine, trace)
         g = engine.backprop(f, E.const(1.0))
         if g is None:                                  # every path has zero derivative
             return Derivation(f, x, _zero(derivative_shape(f.shape, x.shape), lang), trace)
-        g = _simplify(rules, g, engine, trace)
+        g = simplify(g)
         answer = g if not x.shape else _transposed(g, lang)
-        return Derivation(f, x, _simplify(rules, answer, engine, trace), trace)
+        return Derivation(f, x, simplify(answer), trace)
     column = f if len(f.shape) != 2 or f.shape[0] != 1 else build(TRANSPOSE, (f,), lang=lang)
     cot = E.var("C", column.shape, frozenset({COTANGENT}))
     engine = _Engine(rules, x, cot, trace)
+    simplify = _simplifier(rules, engine, trace)
     seed = cot if column is f else build(TRANSPOSE, (cot,), lang=lang)
     g = engine.backprop(f, seed)
     if g is None:
         shape = derivative_shape(f.shape if not x.shape else column.shape, x.shape)
         return Derivation(f, x, _zero(shape, lang), trace)
-    g = _simplify(rules, g, engine, trace)
+    g = simplify(g)
     identify = Simplifier(rules, rules.identities + rules.identify, engine.condition, trace,
                           scalars_first=lambda e: not engine.linear(e))
     if not x.shape and len(cot.shape) == 2:
         form = identify(g)
-        return Derivation(f, x, _simplify(rules, _inner_read_off(form, cot, f), engine, trace),
+        return Derivation(f, x, simplify(_inner_read_off(form, cot, f)),
                           trace)
     target = cot if len(cot.shape) != 2 else build(VEC, (cot,), lang=lang)
     if len(x.shape) == 2 or len(cot.shape) == 2:      # read off ∂vec f/∂(vec X)ᵀ
@@ -316,10 +318,10 @@ def derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) ->
                           f"{x.value}; the linear form reached was {form}. An 'identify' rule "
                           f"(rules/simplify/90-identify.yaml) that moves the cotangent C to "
                           f"the right would let matcalc finish") from None
-    answer = _transposed(_simplify(rules, k, engine, trace), lang)
+    answer = _transposed(simplify(k), lang)
     if not x.shape and column is not f:        # a row by a scalar stays a row (f's shape)
         answer = build(TRANSPOSE, (answer,), lang=lang)
-    return Derivation(f, x, _simplify(rules, answer, engine, trace), trace)
+    return Derivation(f, x, simplify(answer), trace)
 
 
 def _transposed(g: E.Expr, lang) -> E.Expr:
@@ -357,8 +359,9 @@ def _inner_read_off(form: E.Expr, cot: E.Expr, f: E.Expr) -> E.Expr:
     return parts[0] if len(parts) == 1 else build(SUM, parts)
 
 
-def _simplify(rules: RuleSet, e: E.Expr, engine: _Engine, trace: Trace) -> E.Expr:
-    return Simplifier(rules, rules.identities, engine.condition, trace)(e)
+def _simplifier(rules: RuleSet, engine: _Engine, trace: Trace):
+    """One simplifier per derivation: what it simplified once it never simplifies again."""
+    return Simplifier(rules, rules.identities, engine.condition, trace)
 
 
 # ---------------------------------------------------------------- public entry points
@@ -388,7 +391,7 @@ def grad(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) -> E
         return d.result
     rules = rules or builtin_rules()
     engine = _Engine(rules, d.wrt, None, d.trace)
-    return _simplify(rules, _transposed(d.result, rules.language), engine, d.trace)
+    return _simplifier(rules, engine, d.trace)(_transposed(d.result, rules.language))
 
 
 def hessian(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) -> E.Expr:

@@ -16,6 +16,7 @@ Matching is a generator of bindings, so a failed condition further on backtracks
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, Iterator
 
 from matcalc import expr as E
@@ -244,6 +245,30 @@ def _leads_agree(leads, items: tuple, start: int) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=4096)
+def prefilter(pat: E.Expr):
+    """A cheap necessary test for ``match_window(pat, subject)``, decided on the subject's
+    operand operators only: (``needs``, ``kids``).  For an associative root ``needs`` is the
+    set of operators its anchors require among the operands; otherwise ``kids`` lists
+    (position, operator) pairs the subject's operands must have."""
+    if pat.op in E.FLATTEN:
+        return frozenset(p.op for p in pat.args if _is_anchor(pat.op, p)), None
+    return None, (len(pat.args), tuple((i, p.op) for i, p in enumerate(pat.args)
+                                       if p.op != "var"))
+
+
+def passes(test, subj: E.Expr, present) -> bool:
+    """Whether ``subj`` passes a :func:`prefilter` test (``present``: its operands' ops)."""
+    needs, kids = test
+    if needs is not None:
+        return needs <= present
+    count, ops = kids
+    if subj.op in E.FLATTEN:
+        return True                     # a fixed pattern may match a window of a run
+    args = subj.args
+    return len(args) == count and all(args[i].op == op for i, op in ops)
+
+
 def match_window(pat: E.Expr, subj: E.Expr, check: Check, env: dict | None = None,
                  where: dict | None = None) -> Iterator[tuple[dict, int, int]]:
     """Matches of ``pat`` against ``subj`` or, for an associative root, a window of its operands.
@@ -264,9 +289,6 @@ def match_window(pat: E.Expr, subj: E.Expr, check: Check, env: dict | None = Non
     k = len(pats)
     if k > n:
         return
-    present = {a.op for a in items}
-    if any(_is_anchor(op, p) and p.op not in present for p in pats):
-        return                              # an operand the pattern needs is not there at all
     anchor = next((j for j, p in enumerate(pats) if _is_anchor(op, p)), None)
     if anchor is None:
         for b in match_run(op, pats, items, env, check, where):

@@ -18,7 +18,7 @@ from typing import Callable
 from matcalc import expr as E
 from matcalc.build import build
 from matcalc.errors import MatcalcError, ShapeError
-from matcalc.pattern import dim_map, instantiate, match_window, where_check
+from matcalc.pattern import dim_map, instantiate, match_window, passes, prefilter, where_check
 from matcalc.rules import Rule, RuleSet
 
 MAX_PASSES = 30
@@ -82,9 +82,9 @@ class Simplifier:
                  scalars_first: Callable[[E.Expr], bool] | None = None):
         self.rules = rules
         self.lang = rules.language
-        self.by_op: dict[str, list[Rule]] = {}
+        self.by_op: dict[str, list[tuple]] = {}
         for r in identities:
-            self.by_op.setdefault(r.pattern.op, []).append(r)
+            self.by_op.setdefault(r.pattern.op, []).append((r, prefilter(r.pattern)))
         self.condition = condition
         self._checks: dict[str, Callable] = {}
         self.trace = trace
@@ -115,7 +115,8 @@ class Simplifier:
         for node in self._unsimplified(root):
             args = tuple(self.memo[a] for a in node.args)
             rebuilt = node if args == node.args else self._rebuild(node, args)
-            self.memo[node] = self.node(rebuilt)
+            done = self.memo[node] = self.node(rebuilt)
+            self.memo.setdefault(done, done)        # a result is its own fixpoint
         return self.memo[root]
 
     def _unsimplified(self, root: E.Expr) -> list[E.Expr]:
@@ -229,7 +230,10 @@ class Simplifier:
         return check
 
     def _rewrite(self, node: E.Expr) -> E.Expr:
-        for rule in self.by_op.get(node.op, ()):
+        present = {a.op for a in node.args}
+        for rule, test in self.by_op.get(node.op, ()):
+            if not passes(test, node, present):
+                continue
             for env, start, stop in match_window(rule.pattern, node, self._check(rule),
                                                      where=rule.where):
                 dims = dim_map(rule.variables, env)
