@@ -204,6 +204,7 @@ def _match_left(op, pats, items, hi, env, check, where, whole) -> Iterator[tuple
             yield from _match_left(op, rest, items, hi - size, env2, check, where, whole)
 
 
+@functools.lru_cache(maxsize=4096)
 def _leads(op: str, pats: tuple) -> list[tuple[tuple, int]]:
     """Necessary conditions of a sum-of-products pattern such as ``A*B + A*C``: a name that
     starts (ends) two sub-patterns of one associative operator must start (end) both matched
@@ -220,7 +221,7 @@ def _leads(op: str, pats: tuple) -> list[tuple[tuple, int]]:
         for end in (0, -1):
             if q.args[end].op == "var":
                 found.setdefault((q.op, q.args[end].value, end), []).append((i, tuple(path)))
-    return [(key, members) for key, members in found.items() if len(members) > 1]
+    return tuple((key, tuple(members)) for key, members in found.items() if len(members) > 1)
 
 
 def _lead_item(item: E.Expr, path: tuple, inner: str, end: int):

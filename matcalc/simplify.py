@@ -74,6 +74,37 @@ class Trace:
     stopped: list[str] = field(default_factory=list)
 
 
+class _Index:
+    """The identities that may apply to a node, found by its operator and its operands'
+    operators (each rule's :func:`~matcalc.pattern.prefilter`), cached per operand pattern.
+    One index per rule set and list of identities, shared by every simplifier."""
+
+    def __init__(self, identities: list[Rule]):
+        self.by_op: dict[str, list[tuple]] = {}
+        for r in identities:
+            self.by_op.setdefault(r.pattern.op, []).append((r, prefilter(r.pattern)))
+        self.cache: dict[tuple, tuple] = {}
+
+    @staticmethod
+    def of(rules: RuleSet, identities: list[Rule]) -> "_Index":
+        indexes = rules.__dict__.setdefault("_simplify_indexes", {})
+        key = tuple(id(r) for r in identities)
+        index = indexes.get(key)
+        if index is None:
+            index = indexes[key] = _Index(identities)
+        return index
+
+    def candidates(self, node: E.Expr) -> tuple:
+        ops = tuple(a.op for a in node.args)
+        key = (node.op, frozenset(ops) if node.op in E.FLATTEN else ops)
+        found = self.cache.get(key)
+        if found is None:
+            present = set(ops)
+            found = self.cache[key] = tuple(r for r, test in self.by_op.get(node.op, ())
+                                            if passes(test, node, present))
+        return found
+
+
 class Simplifier:
     """Applies one list of identities (plus the generic canonical moves) to fixpoint."""
 
@@ -82,9 +113,7 @@ class Simplifier:
                  scalars_first: Callable[[E.Expr], bool] | None = None):
         self.rules = rules
         self.lang = rules.language
-        self.by_op: dict[str, list[tuple]] = {}
-        for r in identities:
-            self.by_op.setdefault(r.pattern.op, []).append((r, prefilter(r.pattern)))
+        self.index = _Index.of(rules, identities)
         self.condition = condition
         self._checks: dict[str, Callable] = {}
         self.trace = trace
@@ -230,10 +259,7 @@ class Simplifier:
         return check
 
     def _rewrite(self, node: E.Expr) -> E.Expr:
-        present = {a.op for a in node.args}
-        for rule, test in self.by_op.get(node.op, ()):
-            if not passes(test, node, present):
-                continue
+        for rule in self.index.candidates(node):
             for env, start, stop in match_window(rule.pattern, node, self._check(rule),
                                                      where=rule.where):
                 dims = dim_map(rule.variables, env)
