@@ -26,11 +26,27 @@ from matcalc.errors import MatcalcError
 Check = Callable[[str, E.Expr], bool]
 
 
-def where_check(where: dict, condition: Callable[[str, E.Expr], bool]) -> Check:
-    """The check for a rule's ``where``: every condition on a name holds for what it binds."""
-    def check(name: str, e: E.Expr) -> bool:
-        return all(condition(c, e) for c in where.get(name, ()))
-    return check
+# Conditions only a single operand can meet (a group of operands is a product, never a
+# number or the cotangent itself): a name carrying one of them never takes a group.
+SINGLE_CONDITIONS = frozenset({"number", "nonzero-number", "negative", "cotangent"})
+
+
+class where_check:
+    """The check for a rule's ``where``: every condition on a name holds for what it binds.
+
+    ``single`` names the metavariables that only one operand can satisfy (see
+    :data:`SINGLE_CONDITIONS`), so matching never builds a group for them."""
+
+    __slots__ = ("where", "condition", "single")
+
+    def __init__(self, where: dict, condition: Callable[[str, E.Expr], bool]):
+        self.where = where
+        self.condition = condition
+        self.single = frozenset(name for name, conds in where.items()
+                                if not SINGLE_CONDITIONS.isdisjoint(conds))
+
+    def __call__(self, name: str, e: E.Expr) -> bool:
+        return all(self.condition(c, e) for c in self.where.get(name, ()))
 
 
 def match(pat: E.Expr, subj: E.Expr, env: dict, check: Check) -> Iterator[dict]:
@@ -51,7 +67,7 @@ def match(pat: E.Expr, subj: E.Expr, env: dict, check: Check) -> Iterator[dict]:
         yield env
         return
     if pat.op in E.FLATTEN and len(subj.args) > len(pat.args):
-        yield from match_run(pat.op, pat.args, subj.args, env, check)
+        yield from _match_all(pat.op, pat.args, subj.args, env, check)
         return
     if len(pat.args) != len(subj.args):
         return
@@ -66,11 +82,6 @@ def match_args(pats, subjs, env, check) -> Iterator[dict]:
         yield from match_args(pats[1:], subjs[1:], env2, check)
 
 
-# Conditions only a single operand can meet (a group of operands is a product, never a
-# number or the cotangent itself): a name carrying one of them never takes a group.
-SINGLE_CONDITIONS = frozenset({"number", "nonzero-number", "negative", "cotangent"})
-
-
 def _can_take_many(op: str, pat: E.Expr) -> bool:
     """Whether a pattern argument may match several operands of an ``op`` run at once."""
     return pat.op == "var" or pat.op == op
@@ -81,9 +92,8 @@ def _is_anchor(op: str, pat: E.Expr) -> bool:
     return pat.op != "var" and pat.op != op
 
 
-def _single(p: E.Expr, where: dict | None) -> bool:
-    return bool(where) and p.op == "var" and not SINGLE_CONDITIONS.isdisjoint(
-        where.get(p.value, ()))
+def _single(p: E.Expr, check) -> bool:
+    return p.op == "var" and p.value in getattr(check, "single", ())
 
 
 def _group(op: str, chunk: tuple):
@@ -97,8 +107,7 @@ def _run_of(op: str, bound: E.Expr) -> tuple:
     return bound.args if bound.op == op else (bound,)
 
 
-def match_run(op: str, pats: tuple, items: tuple, env: dict, check: Check,
-              where: dict | None = None) -> Iterator[dict]:
+def match_run(op: str, pats: tuple, items: tuple, env: dict, check: Check) -> Iterator[dict]:
     """Match ``pats`` against all of ``items``, each pattern taking a contiguous group.
 
     Backtracking, left to right: a pattern that is not a name (``eye``, ``(-A)``) takes one
@@ -116,11 +125,11 @@ def match_run(op: str, pats: tuple, items: tuple, env: dict, check: Check,
     if p.op == "var" and p.value in env:
         bound = env[p.value]
         if items[0] is bound:
-            yield from match_run(op, rest, items[1:], env, check, where)
+            yield from match_run(op, rest, items[1:], env, check)
         elif bound.op == op and items[:len(bound.args)] == bound.args:
-            yield from match_run(op, rest, items[len(bound.args):], env, check, where)
+            yield from match_run(op, rest, items[len(bound.args):], env, check)
         return
-    if not _can_take_many(op, p) or _single(p, where):
+    if not _can_take_many(op, p) or _single(p, check):
         most = 1
     for size in range(1, most + 1):
         if not rest and size != len(items):
@@ -129,10 +138,27 @@ def match_run(op: str, pats: tuple, items: tuple, env: dict, check: Check,
         if group is None:
             continue
         for env2 in match(p, group, env, check):
-            yield from match_run(op, rest, items[size:], env2, check, where)
+            yield from match_run(op, rest, items[size:], env2, check)
 
 
-def _match_right(op, pats, items, lo, env, check, where, whole) -> Iterator[tuple[dict, int]]:
+def _match_all(op: str, pats: tuple, items: tuple, env: dict, check: Check) -> Iterator[dict]:
+    """``pats`` against all of ``items``: from the first anchor outward when there is one
+    (so a long run is not cut at every place), else left to right."""
+    anchor = next((j for j, p in enumerate(pats) if _is_anchor(op, p)), None)
+    if anchor is None:
+        yield from match_run(op, pats, items, env, check)
+        return
+    a, k, n = pats[anchor], len(pats), len(items)
+    for i in range(anchor, n - (k - 1 - anchor)):
+        if items[i].op != a.op:
+            continue
+        for env1 in match(a, items[i], env, check):
+            for env2, _ in _match_left(op, pats[:anchor], items, i, env1, check, True):
+                for env3, _ in _match_right(op, pats[anchor + 1:], items, i + 1, env2, check, True):
+                    yield env3
+
+
+def _match_right(op, pats, items, lo, env, check, whole) -> Iterator[tuple[dict, int]]:
     """``pats`` against a run of ``items`` starting at ``lo`` (to the end when ``whole``):
     (bindings, stop); groups of a name not yet bound are tried longest first."""
     if not pats:
@@ -145,19 +171,18 @@ def _match_right(op, pats, items, lo, env, check, where, whole) -> Iterator[tupl
         return
     if _is_anchor(op, p):
         for env2 in match(p, items[lo], env, check):
-            yield from _match_right(op, rest, items, lo + 1, env2, check, where, whole)
+            yield from _match_right(op, rest, items, lo + 1, env2, check, whole)
         return
     if p.op == "var" and p.value in env:
         bound = env[p.value]
         if items[lo] is bound:
-            yield from _match_right(op, rest, items, lo + 1, env, check, where, whole)
+            yield from _match_right(op, rest, items, lo + 1, env, check, whole)
         else:
             run = _run_of(op, bound)
             if items[lo:lo + len(run)] == run:
-                yield from _match_right(op, rest, items, lo + len(run), env, check, where,
-                                        whole)
+                yield from _match_right(op, rest, items, lo + len(run), env, check, whole)
         return
-    sizes = [1] if _single(p, where) else range(room, 0, -1)
+    sizes = [1] if _single(p, check) else range(room, 0, -1)
     for size in sizes:
         if whole and not rest and lo + size != len(items):
             continue
@@ -165,10 +190,10 @@ def _match_right(op, pats, items, lo, env, check, where, whole) -> Iterator[tupl
         if group is None:
             continue
         for env2 in match(p, group, env, check):
-            yield from _match_right(op, rest, items, lo + size, env2, check, where, whole)
+            yield from _match_right(op, rest, items, lo + size, env2, check, whole)
 
 
-def _match_left(op, pats, items, hi, env, check, where, whole) -> Iterator[tuple[dict, int]]:
+def _match_left(op, pats, items, hi, env, check, whole) -> Iterator[tuple[dict, int]]:
     """``pats`` against a run of ``items`` ending just before ``hi`` (from the start when
     ``whole``): (bindings, start); the mirror image of :func:`_match_right`."""
     if not pats:
@@ -181,19 +206,18 @@ def _match_left(op, pats, items, hi, env, check, where, whole) -> Iterator[tuple
         return
     if _is_anchor(op, p):
         for env2 in match(p, items[hi - 1], env, check):
-            yield from _match_left(op, rest, items, hi - 1, env2, check, where, whole)
+            yield from _match_left(op, rest, items, hi - 1, env2, check, whole)
         return
     if p.op == "var" and p.value in env:
         bound = env[p.value]
         if items[hi - 1] is bound:
-            yield from _match_left(op, rest, items, hi - 1, env, check, where, whole)
+            yield from _match_left(op, rest, items, hi - 1, env, check, whole)
         else:
             run = _run_of(op, bound)
             if hi >= len(run) and items[hi - len(run):hi] == run:
-                yield from _match_left(op, rest, items, hi - len(run), env, check, where,
-                                       whole)
+                yield from _match_left(op, rest, items, hi - len(run), env, check, whole)
         return
-    sizes = [1] if _single(p, where) else range(room, 0, -1)
+    sizes = [1] if _single(p, check) else range(room, 0, -1)
     for size in sizes:
         if whole and not rest and hi - size != 0:
             continue
@@ -201,7 +225,7 @@ def _match_left(op, pats, items, hi, env, check, where, whole) -> Iterator[tuple
         if group is None:
             continue
         for env2 in match(p, group, env, check):
-            yield from _match_left(op, rest, items, hi - size, env2, check, where, whole)
+            yield from _match_left(op, rest, items, hi - size, env2, check, whole)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -246,6 +270,38 @@ def _leads_agree(leads, items: tuple, start: int) -> bool:
     return True
 
 
+def distributes(pattern: E.Expr, result: E.Expr | None):
+    """Whether a rule says a unary operator distributes over an associative one, as
+    ``(A*B)' → B'*A'`` or ``vec(A + B) → vec(A) + vec(B)``: then it holds for any number of
+    operands at once, and :func:`distribute` applies it in one step.  Returns None, or
+    whether the operands come out reversed."""
+    if result is None or len(pattern.args) != 1:
+        return None
+    inner = pattern.args[0]
+    if inner.op not in E.FLATTEN or len(inner.args) != 2:
+        return None
+    a, b = inner.args
+    if a.op != "var" or b.op != "var" or a is b:
+        return None
+    if result.op != inner.op or len(result.args) != 2:
+        return None
+    outer = [(r.args[0] if r.op == pattern.op and len(r.args) == 1 and r.value == pattern.value
+              else None) for r in result.args]
+    if outer == [a, b]:
+        return False
+    if outer == [b, a]:
+        return True
+    return None
+
+
+def distribute(node: E.Expr, reverse: bool, lang=None) -> E.Expr:
+    """``U(s1 ∘ ... ∘ sn)`` as ``U(s1) ∘ ... ∘ U(sn)`` (reversed when ``reverse``)."""
+    inner = node.args[0]
+    items = reversed(inner.args) if reverse else inner.args
+    return build(inner.op, [build(node.op, (s,), node.value, lang) for s in items],
+                 inner.value, lang)
+
+
 @functools.lru_cache(maxsize=4096)
 def prefilter(pat: E.Expr):
     """A cheap necessary test for ``match_window(pat, subject)``, decided on the subject's
@@ -270,8 +326,7 @@ def passes(test, subj: E.Expr, present) -> bool:
     return len(args) == count and all(args[i].op == op for i, op in ops)
 
 
-def match_window(pat: E.Expr, subj: E.Expr, check: Check, env: dict | None = None,
-                 where: dict | None = None) -> Iterator[tuple[dict, int, int]]:
+def match_window(pat: E.Expr, subj: E.Expr, check: Check, env: dict | None = None) -> Iterator[tuple[dict, int, int]]:
     """Matches of ``pat`` against ``subj`` or, for an associative root, a window of its operands.
 
     Yields (bindings, start, stop): the operands ``subj.args[start:stop]`` are what matched
@@ -292,7 +347,7 @@ def match_window(pat: E.Expr, subj: E.Expr, check: Check, env: dict | None = Non
         return
     anchor = next((j for j, p in enumerate(pats) if _is_anchor(op, p)), None)
     if anchor is None:
-        for b in match_run(op, pats, items, env, check, where):
+        for b in _match_all(op, pats, items, env, check):
             yield b, 0, n
         if k == n:
             return
@@ -316,10 +371,9 @@ def match_window(pat: E.Expr, subj: E.Expr, check: Check, env: dict | None = Non
         if items[i].op != a.op:
             continue
         for env1 in match(a, items[i], env, check):
-            for env2, start in _match_left(op, pats[:anchor], items, i, env1, check, where,
-                                           False):
+            for env2, start in _match_left(op, pats[:anchor], items, i, env1, check, False):
                 for env3, stop in _match_right(op, pats[anchor + 1:], items, i + 1, env2,
-                                               check, where, False):
+                                               check, False):
                     yield env3, start, stop
 
 

@@ -18,7 +18,7 @@ from typing import Callable
 from matcalc import expr as E
 from matcalc.build import build
 from matcalc.errors import MatcalcError, ShapeError
-from matcalc.pattern import dim_map, instantiate, match_window, passes, prefilter, where_check
+from matcalc.pattern import dim_map, distribute, distributes, instantiate, match_window, passes, prefilter, where_check
 from matcalc.rules import Rule, RuleSet
 
 MAX_PASSES = 30
@@ -84,6 +84,9 @@ class _Index:
         for r in identities:
             self.by_op.setdefault(r.pattern.op, []).append((r, prefilter(r.pattern)))
         self.cache: dict[tuple, tuple] = {}
+        # rules that distribute an operator over an n-ary one apply to all operands at once
+        self.distributive = {r.name: rev for r in identities if not r.where
+                             for rev in [distributes(r.pattern, r.result)] if rev is not None}
 
     @staticmethod
     def of(rules: RuleSet, identities: list[Rule]) -> "_Index":
@@ -260,8 +263,20 @@ class Simplifier:
 
     def _rewrite(self, node: E.Expr) -> E.Expr:
         for rule in self.index.candidates(node):
-            for env, start, stop in match_window(rule.pattern, node, self._check(rule),
-                                                     where=rule.where):
+            reverse = self.index.distributive.get(rule.name)
+            if reverse is not None:
+                if node.args[0].op != rule.pattern.args[0].op:
+                    continue
+                try:
+                    new = distribute(node, reverse, self.lang)
+                except ShapeError:
+                    continue
+                if new is node or new.shape != node.shape:
+                    continue
+                self.rewrites += 1
+                self.trace.steps.append(Step(rule.name, rule.where_text, node, new))
+                return new
+            for env, start, stop in match_window(rule.pattern, node, self._check(rule)):
                 dims = dim_map(rule.variables, env)
                 matched = node if start == 0 and stop == len(node.args) else None
                 if matched is not None and len(rule.pattern.shape) == len(matched.shape):
