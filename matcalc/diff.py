@@ -53,11 +53,19 @@ class Derivation:
 
 
 def _contains(root: E.Expr, target: E.Expr, memo: dict) -> bool:
-    if root in memo:
-        return memo[root]
-    for node in root.walk():
-        if node not in memo:
+    found = memo.get(root)
+    if found is not None:
+        return found
+    stack = [(root, False)]                 # children first, never below a known node
+    while stack:
+        node, expanded = stack.pop()
+        if node in memo:
+            continue
+        if expanded:
             memo[node] = node is target or any(memo[a] for a in node.args)
+            continue
+        stack.append((node, True))
+        stack.extend((a, False) for a in node.args if a not in memo)
     return memo[root]
 
 

@@ -23,6 +23,7 @@ import weakref
 from matcalc.shapes import format_shape, kind_of
 
 FLATTEN = frozenset({"add", "mul", "hadamard"})
+PRODUCTS = frozenset({"mul"})            # flattened products whose runs are matrix chains
 
 _table: "weakref.WeakValueDictionary[tuple, Expr]" = weakref.WeakValueDictionary()
 
@@ -187,6 +188,19 @@ def _splice_products(args: tuple) -> tuple:
             ok = ok and (prev is None or prev == rows)
             prev = cols
     return tuple(flat)
+
+
+def run_shape(factors, lo: int = 0, hi: int | None = None) -> tuple:
+    """The shape of the product of the run ``factors[lo:hi]`` of a product's factors (which
+    chain), from its end factors alone: no node is built and nothing is copied."""
+    from matcalc.shapes import normalise
+    hi = len(factors) if hi is None else hi
+    first = next((i for i in range(lo, hi) if factors[i].shape), None)
+    if first is None:
+        return ()
+    last = next(i for i in range(hi - 1, lo - 1, -1) if factors[i].shape)
+    f, l = factors[first].shape, factors[last].shape
+    return normalise(f[0], 1 if len(l) == 1 else l[1])
 
 
 def _ends(factors) -> tuple:

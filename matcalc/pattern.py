@@ -29,6 +29,10 @@ Check = Callable[[str, E.Expr], bool]
 # Conditions only a single operand can meet (a group of operands is a product, never a
 # number or the cotangent itself): a name carrying one of them never takes a group.
 SINGLE_CONDITIONS = frozenset({"number", "nonzero-number", "negative", "cotangent"})
+# Conditions a product meets exactly when each of its factors does.
+CONJUNCTIVE_CONDITIONS = frozenset({"free", "constant"})
+# Conditions decided by a shape alone.
+SHAPE_CONDITIONS = frozenset({"scalar", "nonscalar", "vector", "row", "matrix", "square"})
 
 
 class where_check:
@@ -37,16 +41,52 @@ class where_check:
     ``single`` names the metavariables that only one operand can satisfy (see
     :data:`SINGLE_CONDITIONS`), so matching never builds a group for them."""
 
-    __slots__ = ("where", "condition", "single")
+    __slots__ = ("where", "condition", "single", "shaped", "conjunctive")
 
     def __init__(self, where: dict, condition: Callable[[str, E.Expr], bool]):
         self.where = where
         self.condition = condition
         self.single = frozenset(name for name, conds in where.items()
                                 if not SINGLE_CONDITIONS.isdisjoint(conds))
+        self.shaped = {name: conds & SHAPE_CONDITIONS for name, conds in where.items()
+                       if conds & SHAPE_CONDITIONS}
+        self.conjunctive = {name: conds & CONJUNCTIVE_CONDITIONS
+                            for name, conds in where.items() if conds & CONJUNCTIVE_CONDITIONS}
+
+    def longest(self, name: str, op: str, items: tuple, start: int, room: int,
+                step: int) -> int:
+        """How many operands from ``items[start]`` on (``step`` 1, rightwards; -1, leftwards),
+        at most ``room``, can be in a group for ``name``: a condition that holds for a
+        product exactly when it holds for each factor stops at the first factor failing it."""
+        conds = self.conjunctive.get(name)
+        if not conds or op not in E.PRODUCTS:
+            return room
+        for k in range(room):
+            item = items[start + step * k]
+            if not all(self.condition(c, item) for c in conds):
+                return max(k, 1)
+        return room
 
     def __call__(self, name: str, e: E.Expr) -> bool:
         return all(self.condition(c, e) for c in self.where.get(name, ()))
+
+    def may_take(self, name: str, op: str, items: tuple, lo: int, hi: int) -> bool:
+        """Whether the run ``items[lo:hi]`` of an ``op`` product can meet the shape
+        conditions on ``name``, decided from its end factors without building it."""
+        conds = self.shaped.get(name)
+        if not conds or op not in E.PRODUCTS:
+            return True
+        probe = _Shaped(E.run_shape(items, lo, hi))
+        return all(self.condition(c, probe) for c in conds)
+
+
+class _Shaped:
+    """Stands in for an expression when only its shape is asked."""
+
+    __slots__ = ("shape",)
+
+    def __init__(self, shape: tuple):
+        self.shape = shape
 
 
 def match(pat: E.Expr, subj: E.Expr, env: dict, check: Check) -> Iterator[dict]:
@@ -96,6 +136,11 @@ def _single(p: E.Expr, check) -> bool:
     return p.op == "var" and p.value in getattr(check, "single", ())
 
 
+def _may_take(check, p: E.Expr, op: str, items: tuple, lo: int, hi: int) -> bool:
+    may_take = getattr(check, "may_take", None)
+    return p.op != "var" or may_take is None or may_take(p.value, op, items, lo, hi)
+
+
 def _group(op: str, chunk: tuple):
     try:
         return chunk[0] if len(chunk) == 1 else build(op, chunk)
@@ -134,6 +179,8 @@ def match_run(op: str, pats: tuple, items: tuple, env: dict, check: Check) -> It
     for size in range(1, most + 1):
         if not rest and size != len(items):
             continue
+        if size > 1 and not _may_take(check, p, op, items, 0, size):
+            continue
         group = _group(op, items[:size])
         if group is None:
             continue
@@ -158,7 +205,8 @@ def _match_all(op: str, pats: tuple, items: tuple, env: dict, check: Check) -> I
                     yield env3
 
 
-def _match_right(op, pats, items, lo, env, check, whole) -> Iterator[tuple[dict, int]]:
+def _match_right(op, pats, items, lo, env, check, whole, beyond=-1
+                 ) -> Iterator[tuple[dict, int]]:
     """``pats`` against a run of ``items`` starting at ``lo`` (to the end when ``whole``):
     (bindings, stop); groups of a name not yet bound are tried longest first."""
     if not pats:
@@ -182,18 +230,25 @@ def _match_right(op, pats, items, lo, env, check, whole) -> Iterator[tuple[dict,
             if items[lo:lo + len(run)] == run:
                 yield from _match_right(op, rest, items, lo + len(run), env, check, whole)
         return
-    sizes = [1] if _single(p, check) else range(room, 0, -1)
-    for size in sizes:
+    if _single(p, check):
+        room = 1
+    elif p.op == "var" and hasattr(check, "longest"):
+        room = check.longest(p.value, op, items, lo, room, 1)
+    least = max(1, beyond - lo + 1) if not rest else 1      # the run must pass ``beyond``
+    for size in range(room, least - 1, -1):
         if whole and not rest and lo + size != len(items):
+            continue
+        if size > 1 and not _may_take(check, p, op, items, lo, lo + size):
             continue
         group = _group(op, items[lo:lo + size])
         if group is None:
             continue
         for env2 in match(p, group, env, check):
-            yield from _match_right(op, rest, items, lo + size, env2, check, whole)
+            yield from _match_right(op, rest, items, lo + size, env2, check, whole, beyond)
 
 
-def _match_left(op, pats, items, hi, env, check, whole) -> Iterator[tuple[dict, int]]:
+def _match_left(op, pats, items, hi, env, check, whole, before=None
+                ) -> Iterator[tuple[dict, int]]:
     """``pats`` against a run of ``items`` ending just before ``hi`` (from the start when
     ``whole``): (bindings, start); the mirror image of :func:`_match_right`."""
     if not pats:
@@ -217,15 +272,21 @@ def _match_left(op, pats, items, hi, env, check, whole) -> Iterator[tuple[dict, 
             if hi >= len(run) and items[hi - len(run):hi] == run:
                 yield from _match_left(op, rest, items, hi - len(run), env, check, whole)
         return
-    sizes = [1] if _single(p, check) else range(room, 0, -1)
-    for size in sizes:
+    if _single(p, check):
+        room = 1
+    elif p.op == "var" and hasattr(check, "longest"):
+        room = check.longest(p.value, op, items, hi - 1, room, -1)
+    least = max(1, hi - before + 1) if before is not None and not rest else 1
+    for size in range(room, least - 1, -1):
         if whole and not rest and hi - size != 0:
+            continue
+        if size > 1 and not _may_take(check, p, op, items, hi - size, hi):
             continue
         group = _group(op, items[hi - size:hi])
         if group is None:
             continue
         for env2 in match(p, group, env, check):
-            yield from _match_left(op, rest, items, hi - size, env2, check, whole)
+            yield from _match_left(op, rest, items, hi - size, env2, check, whole, before)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -326,7 +387,8 @@ def passes(test, subj: E.Expr, present) -> bool:
     return len(args) == count and all(args[i].op == op for i, op in ops)
 
 
-def match_window(pat: E.Expr, subj: E.Expr, check: Check, env: dict | None = None) -> Iterator[tuple[dict, int, int]]:
+def match_window(pat: E.Expr, subj: E.Expr, check: Check, env: dict | None = None,
+                 clean: tuple = ()) -> Iterator[tuple[dict, int, int]]:
     """Matches of ``pat`` against ``subj`` or, for an associative root, a window of its operands.
 
     Yields (bindings, start, stop): the operands ``subj.args[start:stop]`` are what matched
@@ -334,6 +396,9 @@ def match_window(pat: E.Expr, subj: E.Expr, check: Check, env: dict | None = Non
     starts from the pattern's first operand that is not a name (its anchor), found where it
     stands, and grows the names around it, longest first; a pattern of names only matches the
     whole node, or windows where each name takes one operand.
+
+    ``clean`` lists runs ``(lo, hi)`` of operands that were a simplified product on their own:
+    every window inside one was tried already, so only windows reaching out of them are.
     """
     env = env or {}
     n = len(subj.args)
@@ -352,16 +417,22 @@ def match_window(pat: E.Expr, subj: E.Expr, check: Check, env: dict | None = Non
         if k == n:
             return
         leads = _leads(op, pats)
+        inside = _inside(clean, n)
         for start in range(0, n - k + 1):
             if leads and not _leads_agree(leads, items, start):
+                continue
+            if inside and _stale(inside, start, start + k):
                 continue
             for b in match_args(pats, items[start:start + k], env, check):
                 yield b, start, start + k
         return
+    inside = _inside(clean, n)
     leads = _leads(op, pats)
     if all(_is_anchor(op, p) for p in pats):            # fixed width: k operands
         for start in range(0, n - k + 1):
             if leads and not _leads_agree(leads, items, start):
+                continue
+            if inside and _stale(inside, start, start + k):
                 continue
             for b in match_args(pats, items[start:start + k], env, check):
                 yield b, start, start + k
@@ -370,11 +441,35 @@ def match_window(pat: E.Expr, subj: E.Expr, check: Check, env: dict | None = Non
     for i in range(anchor, n - (k - 1 - anchor)):
         if items[i].op != a.op:
             continue
+        seg = inside[i] if inside else None
+        # with the anchor inside a clean run, the window must reach out of it on a side
+        # that has names to grow: right when the anchor comes first, left when it is last
+        beyond = seg[1] if seg and anchor == 0 else -1
+        before = seg[0] if seg and anchor == k - 1 else None
         for env1 in match(a, items[i], env, check):
-            for env2, start in _match_left(op, pats[:anchor], items, i, env1, check, False):
+            for env2, start in _match_left(op, pats[:anchor], items, i, env1, check, False,
+                                           before):
                 for env3, stop in _match_right(op, pats[anchor + 1:], items, i + 1, env2,
-                                               check, False):
+                                               check, False, beyond):
+                    if seg and _stale(inside, start, stop):
+                        continue
                     yield env3, start, stop
+
+
+def _inside(clean: tuple, n: int) -> list | None:
+    """For each operand position, the clean run (lo, hi) holding it, or None."""
+    if not clean:
+        return None
+    out: list = [None] * n
+    for lo, hi in clean:
+        for i in range(lo, hi):
+            out[i] = (lo, hi)
+    return out
+
+
+def _stale(inside: list, start: int, stop: int) -> bool:
+    seg = inside[start]
+    return seg is not None and stop <= seg[1]
 
 
 def dim_map(template_vars: dict[str, E.Expr], env: dict) -> dict:

@@ -126,6 +126,7 @@ class Simplifier:
         self._depth = 0
         self._deep_reported = False
         self._key: dict[E.Expr, str] = {}
+        self._fixed: dict[tuple, list[E.Expr]] = {}    # simplified runs, by first operand
 
     # ---------------------------------------------------------------- driver
     def __call__(self, root: E.Expr) -> E.Expr:
@@ -148,7 +149,10 @@ class Simplifier:
             args = tuple(self.memo[a] for a in node.args)
             rebuilt = node if args == node.args else self._rebuild(node, args)
             done = self.memo[node] = self.node(rebuilt)
-            self.memo.setdefault(done, done)        # a result is its own fixpoint
+            if done not in self.memo:               # a result is its own fixpoint
+                self.memo[done] = done
+                if done.op in E.FLATTEN and len(done.args) > 1:
+                    self._fixed.setdefault((done.op, done.args[0]), []).append(done)
         return self.memo[root]
 
     def _unsimplified(self, root: E.Expr) -> list[E.Expr]:
@@ -261,7 +265,27 @@ class Simplifier:
             check = self._checks[rule.name] = where_check(rule.where, self.condition)
         return check
 
+    def _clean_runs(self, node: E.Expr) -> tuple:
+        """Runs of ``node``'s operands that are the operands of a simplified node of the same
+        operator: every rule was tried on their windows already."""
+        if node.op not in E.FLATTEN or len(node.args) < 3 or not self._fixed:
+            return ()
+        args, n, i, runs = node.args, len(node.args), 0, []
+        while i < n:
+            best = 0
+            for done in self._fixed.get((node.op, args[i]), ()):
+                m = len(done.args)
+                if best < m < n and args[i:i + m] == done.args:
+                    best = m
+            if best > 1:
+                runs.append((i, i + best))
+                i += best
+            else:
+                i += 1
+        return tuple(runs)
+
     def _rewrite(self, node: E.Expr) -> E.Expr:
+        clean = self._clean_runs(node)
         for rule in self.index.candidates(node):
             reverse = self.index.distributive.get(rule.name)
             if reverse is not None:
@@ -276,7 +300,8 @@ class Simplifier:
                 self.rewrites += 1
                 self.trace.steps.append(Step(rule.name, rule.where_text, node, new))
                 return new
-            for env, start, stop in match_window(rule.pattern, node, self._check(rule)):
+            for env, start, stop in match_window(rule.pattern, node, self._check(rule),
+                                                 clean=clean):
                 dims = dim_map(rule.variables, env)
                 matched = node if start == 0 and stop == len(node.args) else None
                 if matched is not None and len(rule.pattern.shape) == len(matched.shape):
