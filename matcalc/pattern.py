@@ -41,7 +41,7 @@ class where_check:
     ``single`` names the metavariables that only one operand can satisfy (see
     :data:`SINGLE_CONDITIONS`), so matching never builds a group for them."""
 
-    __slots__ = ("where", "condition", "single", "shaped", "conjunctive")
+    __slots__ = ("where", "condition", "single", "shaped", "conjunctive", "_runs")
 
     def __init__(self, where: dict, condition: Callable[[str, E.Expr], bool]):
         self.where = where
@@ -52,6 +52,7 @@ class where_check:
                        if conds & SHAPE_CONDITIONS}
         self.conjunctive = {name: conds & CONJUNCTIVE_CONDITIONS
                             for name, conds in where.items() if conds & CONJUNCTIVE_CONDITIONS}
+        self._runs: dict = {}
 
     def longest(self, name: str, op: str, items: tuple, start: int, room: int,
                 step: int) -> int:
@@ -61,11 +62,32 @@ class where_check:
         conds = self.conjunctive.get(name)
         if not conds or op not in E.PRODUCTS:
             return room
-        for k in range(room):
-            item = items[start + step * k]
-            if not all(self.condition(c, item) for c in conds):
-                return max(k, 1)
-        return room
+        nxt, prev = self._failures(name, conds, items)
+        if step > 0:
+            return max(1, min(room, nxt[start] - start))
+        return max(1, min(room, start - prev[start]))
+
+    def _failures(self, name: str, conds, items: tuple):
+        """For each position, the next (previous) factor failing ``conds``; computed once
+        per run of operands."""
+        key = (name, id(items))
+        hit = self._runs.get(key)
+        if hit is not None and hit[0] is items:
+            return hit[1], hit[2]
+        if len(self._runs) > 256:
+            self._runs.clear()
+        n = len(items)
+        ok = [all(self.condition(c, item) for c in conds) for item in items]
+        nxt, prev = [n] * (n + 1), [-1] * n
+        for i in range(n - 1, -1, -1):
+            nxt[i] = nxt[i + 1] if ok[i] else i
+        last = -1
+        for i in range(n):
+            if not ok[i]:
+                last = i
+            prev[i] = last
+        self._runs[key] = (items, nxt, prev)
+        return nxt, prev
 
     def __call__(self, name: str, e: E.Expr) -> bool:
         return all(self.condition(c, e) for c in self.where.get(name, ()))
