@@ -326,10 +326,39 @@ def derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) ->
                           f"{x.value}; the linear form reached was {form}. An 'identify' rule "
                           f"(rules/simplify/90-identify.yaml) that moves the cotangent C to "
                           f"the right would let matcalc finish") from None
-    answer = _transposed(simplify(k), lang)
+    answer = _shape_stand_ins(_transposed(simplify(k), lang), cot, (x, f), lang)
     if not x.shape and column is not f:        # a row by a scalar stays a row (f's shape)
         answer = build(TRANSPOSE, (answer,), lang=lang)
     return Derivation(f, x, simplify(answer), trace)
+
+
+def _shape_stand_ins(answer: E.Expr, cot: E.Expr, near: tuple, lang) -> E.Expr:
+    """The answer with the cotangent gone from operands that give only their shape
+    (``commutation(C')`` → ``commutation(X)``): each such operand becomes the first of the
+    variable, the expression, their variables or their transposes with the same shape."""
+    done: dict[E.Expr, E.Expr] = {}
+    contains: dict = {}
+    pool: list[E.Expr] = []
+    for e in near:
+        pool.extend([e, *e.variables().values()])
+    pool = list(dict.fromkeys(pool))
+    pool += [build(TRANSPOSE, (e,), lang=lang) for e in pool if e.shape]
+    for node in answer.walk():
+        args = tuple(done[a] for a in node.args)
+        spec = lang.get(node.op)
+        if spec is not None and spec.shape_only:
+            args = list(args)
+            for i in spec.shape_only:
+                if _contains(args[i], cot, contains):
+                    same = next((e for e in pool if e.shape == args[i].shape), None)
+                    if same is None:
+                        raise NoRuleError(f"the derivative needs {node.op} of an operand shaped "
+                                          f"{args[i].shape_text}, and no variable has that shape")
+                    args[i] = same
+            args = tuple(args)
+        done[node] = node if args == node.args else build(node.op, args, node.value, lang,
+                                                          shape=node.shape if not args else None)
+    return done[answer]
 
 
 def _transposed(g: E.Expr, lang) -> E.Expr:

@@ -14,7 +14,7 @@ from matcalc.rulefile import Record, read_records
 from matcalc.shapes import Gufunc, parse_signature
 
 FUNCTION_KEYS = {"name", "signature", "numeric", "doc", "params", "domain", "operator", "source",
-                 "definition", "args", "entrywise"}
+                 "definition", "args", "entrywise", "shape_only"}
 PARAM_KINDS = ("size", "number")
 DOMAINS = ("positive", "nonzero", "invertible", "positive-determinant")
 
@@ -37,6 +37,7 @@ class FunctionSpec:
     definition: object = None                # an Expr over ``operands``, for user functions
     operands: tuple[str, ...] = ()
     entrywise: str | None = None             # the operator doing the same entry by entry
+    shape_only: tuple[int, ...] = ()         # operands that give only their shape
 
     @property
     def arity(self) -> int | None:
@@ -109,9 +110,16 @@ def _spec(rec: Record, lang: "Language") -> FunctionSpec:
     elif numeric is None:
         raise rec.error("a function needs 'numeric' (a matcalc.autograd operation) or "
                         "'definition' (an expression of its operands)")
+    shape_only = f.get("shape_only", [])
+    arity = len(signature[0].inputs) if isinstance(signature, tuple) and signature else 0
+    if not isinstance(shape_only, list) or any(
+            not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < arity
+            for i in shape_only):
+        raise rec.error(f"shape_only lists operand positions (0 to {arity - 1}) whose shape "
+                        f"alone matters, got {shape_only!r}", "shape_only")
     return FunctionSpec(name, signature, tuple(str(p) for p in params), numeric,
                         str(f.get("doc", "")), domain, rec.where, definition, operands,
-                        f.get("entrywise"))
+                        f.get("entrywise"), tuple(shape_only))
 
 
 def _definition(rec: Record, name: str, signature, lang: "Language"):

@@ -97,6 +97,15 @@ def _concrete(node, sizes) -> tuple[int, ...]:
     return out
 
 
+def _commutation(node, args, sizes):
+    (like,) = args
+    rows, cols = (like.shape[0], 1) if like.ndim == 1 else like.shape
+    k = np.zeros((rows * cols, rows * cols))
+    i, j = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+    k[(j + i * cols).ravel(), (i + j * rows).ravel()] = 1.0   # K vec(X) = vec(Xᵀ)
+    return ag.tensor(k)
+
+
 def _eye(node, args, sizes):
     return ag.eye(_concrete(node, sizes)[0])
 
@@ -126,6 +135,7 @@ NUMERIC = {
     "kron": _kron,
     "vec": _vec,
     "unvec": _unvec,
+    "commutation": _commutation,
     "eye": _eye,
     "fill": _fill,
 }

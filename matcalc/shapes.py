@@ -198,6 +198,10 @@ class Unifier:
             if len(left) == 1 and len(right) == 1:
                 self.unify(left[0], right[0])
                 return
+            if len(left) == len(right) > 1 and all(t is left[0] for t in left) and all(
+                    u is right[0] for u in right):
+                self.unify(left[0], right[0])      # sizes are positive: k*k = n*n → k = n
+                return
         if self.resolve(a) != self.resolve(b):
             raise UnifyError(f"{self.resolve(a)} ≠ {self.resolve(b)}")
 
