@@ -244,6 +244,8 @@ class _ReadOffError(MatcalcError):
 def _read_off(form: E.Expr, target: E.Expr, lang, identity) -> E.Expr:
     parts = []
     for sign, term in _terms(form):
+        if _is_zero(term, lang):
+            continue                                    # t - t cancelled to a zero fill
         if term is target:
             k = identity()
         else:
@@ -253,7 +255,18 @@ def _read_off(form: E.Expr, target: E.Expr, lang, identity) -> E.Expr:
         if not k.shape and target.shape:                  # s*C: the Jacobian is s*I
             k = build(PRODUCT, (k, identity()), lang=lang)
         parts.append(k if sign > 0 else build(NEG, (k,), lang=lang))
+    if not parts:
+        return None
     return parts[0] if len(parts) == 1 else build(SUM, parts, lang=lang)
+
+
+def _is_zero(e: E.Expr, lang) -> bool:
+    """0, or a constant fill of zeros (vector(0), matrix(0), transposed)."""
+    while e.op == TRANSPOSE:
+        e = e.args[0]
+    if e.op == "const":
+        return e.value == 0
+    return not e.args and e.value == (0.0,) and e.op in (lang.fill(1), lang.fill(2))
 
 
 # ---------------------------------------------------------------- the API
@@ -312,9 +325,10 @@ def derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) ->
     identify = Simplifier(rules, rules.identities + rules.identify, engine.condition, trace,
                           scalars_first=lambda e: not engine.linear(e))
     if not x.shape and len(cot.shape) == 2:
-        form = identify(g)
-        return Derivation(f, x, simplify(_inner_read_off(form, cot, f)),
-                          trace)
+        v = _inner_read_off(identify(g), cot, f, lang)
+        if v is None:                                   # every term cancelled
+            return Derivation(f, x, _zero(derivative_shape(f.shape, x.shape), lang), trace)
+        return Derivation(f, x, simplify(v), trace)
     target = cot if len(cot.shape) != 2 else build(VEC, (cot,), lang=lang)
     if len(x.shape) == 2 or len(cot.shape) == 2:      # read off ∂vec f/∂(vec X)ᵀ
         g = build(VEC, (g,), lang=lang)
@@ -326,6 +340,9 @@ def derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) ->
                           f"{x.value}; the linear form reached was {form}. An 'identify' rule "
                           f"(rules/simplify/90-identify.yaml) that moves the cotangent C to "
                           f"the right would let matcalc finish") from None
+    if k is None:                                       # every term cancelled
+        shape = derivative_shape(f.shape if not x.shape else column.shape, x.shape)
+        return Derivation(f, x, _zero(shape, lang), trace)
     answer = _shape_stand_ins(_transposed(simplify(k), lang), cot, (x, f), lang)
     if not x.shape and column is not f:        # a row by a scalar stays a row (f's shape)
         answer = build(TRANSPOSE, (answer,), lang=lang)
@@ -384,15 +401,19 @@ def _identity(target: E.Expr, lang) -> E.Expr:
     return build("eye", (), None, lang=lang, shape=(n, n))
 
 
-def _inner_read_off(form: E.Expr, cot: E.Expr, f: E.Expr) -> E.Expr:
+def _inner_read_off(form: E.Expr, cot: E.Expr, f: E.Expr, lang) -> E.Expr | None:
     parts = []
     for sign, term in _terms(form):
+        if _is_zero(term, lang):
+            continue
         if term.op == INNER and term.args[1] is cot:
             v = term.args[0]
         else:
             raise NoRuleError(f"cannot identify the derivative of {f}: the term {term} is not "
                               f"of the form <V, C>")
         parts.append(v if sign > 0 else build(NEG, (v,)))
+    if not parts:
+        return None
     return parts[0] if len(parts) == 1 else build(SUM, parts)
 
 

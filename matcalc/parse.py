@@ -10,6 +10,8 @@ Three passes, none of them recursive (a 10,000-deep expression is fine):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import difflib
 import itertools
 from functools import lru_cache
@@ -598,8 +600,20 @@ def _finish(nodes: list[_Node], typer: _Typer) -> E.Expr:
 
 def _normalise_shapes(shapes) -> dict[str, tuple]:
     out = {}
+    if shapes is not None and not isinstance(shapes, Mapping):
+        raise ShapeError(f"shapes must map names to shapes, e.g. {{'x': 'n', 'A': 'm,n'}}, got "
+                         f"{type(shapes).__name__} {shapes!r}")
     for name, shape in (shapes or {}).items():
-        dims = (shape,) if isinstance(shape, (int, str)) else tuple(shape)
+        if isinstance(shape, str) and "," in shape:
+            shape = tuple(d.strip() for d in shape.split(","))
+            shape = tuple(int(d) if d.isdigit() else d for d in shape)
+        if isinstance(shape, str) and shape.strip() in ("", "scalar"):
+            shape = ()
+        try:
+            dims = (shape,) if isinstance(shape, (int, str)) else tuple(shape)
+        except TypeError:
+            raise ShapeError(f"{name}: a shape is a size, a name or a pair of them, e.g. 'n' or "
+                             f"('m', 'n'), got {shape!r}") from None
         if len(dims) > 2:
             raise ShapeError(f"{name}: shape {shape!r} has {len(dims)} dimensions; matcalc has "
                              "scalars, vectors and matrices only")
@@ -617,6 +631,9 @@ def _normalise_shapes(shapes) -> dict[str, tuple]:
 
 def _normalise_assume(assume) -> dict[str, frozenset]:
     out = {}
+    if assume is not None and not isinstance(assume, Mapping):
+        raise ShapeError(f"assume must map names to properties, e.g. {{'A': 'symmetric'}}, got "
+                         f"{type(assume).__name__} {assume!r}")
     for name, props in (assume or {}).items():
         items = [props] if isinstance(props, str) else list(props)
         canon: set[str] = set()

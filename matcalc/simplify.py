@@ -223,6 +223,10 @@ class Simplifier:
             if value is not None and value == value and abs(value) != float("inf"):
                 return E.const(value)
         kind = spec.signature
+        if kind == "congruent" and node.op in E.FLATTEN and spec.numeric == "add":
+            cancelled = self._cancel(node)
+            if cancelled is not node:
+                return cancelled
         if kind == "congruent" and node.op in E.FLATTEN:
             ordered = tuple(sorted(node.args, key=self._order))
             if ordered != node.args:
@@ -230,6 +234,43 @@ class Simplifier:
         if kind == "matmul" and len(node.args) > 1:
             return self._scalars_first(node)
         return node
+
+    def _cancel(self, node: E.Expr) -> E.Expr:
+        """A sum without its pairs of opposite terms (t and -t, wherever they stand); the
+        zero of its shape when nothing is left.  Generic: ``neg`` is found by its numeric
+        name, the zero by the language's constant fill."""
+        terms = list(node.args)
+        opposite = {}
+        for i, t in enumerate(terms):
+            spec = self.lang.get(t.op)
+            if spec is not None and spec.numeric == "neg":
+                opposite.setdefault(t.args[0], []).append(i)
+        if not opposite:
+            return node
+        dropped: set[int] = set()
+        for i, t in enumerate(terms):
+            if i in dropped or t not in opposite:
+                continue
+            free = [j for j in opposite[t] if j not in dropped]
+            if free:
+                dropped.update((i, free[0]))
+        if not dropped:
+            return node
+        rest = [t for i, t in enumerate(terms) if i not in dropped]
+        if len(rest) > 1:
+            new = build(node.op, rest, node.value, self.lang)
+        elif rest:
+            new = rest[0]
+        elif not node.shape:
+            new = E.const(0.0)
+        else:
+            fill = self.lang.fill(len(node.shape) if node.shape[0] != 1 else 2)
+            if fill is None:
+                return node
+            new = build(fill, (), (0.0,), self.lang, shape=node.shape)
+        self.trace.steps.append(Step("cancel-opposites", "matcalc/simplify.py (a generic move)",
+                                     node, new, "t - t = 0"))
+        return new
 
     def _scalars_first(self, node: E.Expr) -> E.Expr:
         numbers = [a for a in node.args if a.op == "const"]
