@@ -15,7 +15,7 @@ A failure names the rule, its file and line, and a counterexample.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -143,7 +143,46 @@ def _central(f, x, eps=1e-6):
     return g
 
 
+def kind_variants(rule: Rule, lang) -> list[Rule]:
+    """The rule, and the same identity typed with every other kind (scalar, vector, matrix)
+    its ``where`` allows for each name: matching does not look at shapes, so an identity
+    must hold for every kind it can match."""
+    if rule.kind not in ("identities", "identify") or rule.result is None:
+        return [rule]
+    from itertools import product
+
+    from matcalc.parse import parse
+    from matcalc.rules import _kind_for
+    names = sorted(rule.pattern.variables())
+    fixed = {n: k for n in names if (k := _kind_for(rule.where.get(n, frozenset()))) is not None}
+    free = [n for n in names if n not in fixed][:3]
+    options = [[k for k in (0, 1, 2) if k or "nonscalar" not in rule.where.get(n, ())]
+               for n in free]
+    props = {n: "symmetric" for n, c in rule.where.items() if "symmetric" in c}
+    text = f"<{rule.pattern}, {rule.result}>"
+    out, seen = [rule], {(rule.pattern, rule.result)}
+    for combo in product(*options):
+        try:
+            both = parse(text, assume=props, language=lang, kinds={**fixed, **dict(zip(free, combo))})
+        except MatcalcError:
+            continue                                    # that kind cannot occur here
+        pattern, result = both.args
+        if (pattern, result) not in seen:
+            seen.add((pattern, result))
+            out.append(replace(rule, pattern=pattern, result=result))
+    return out
+
+
 def check_rule(rule: Rule, rules: RuleSet, rng, tries: int = 3) -> Failure | None:
+    """Check a rule, typed with every kind it can match."""
+    for variant in kind_variants(rule, rules.language):
+        failure = _check_variant(variant, rules, rng, tries)
+        if failure is not None:
+            return failure
+    return None
+
+
+def _check_variant(rule: Rule, rules: RuleSet, rng, tries: int) -> Failure | None:
     lang = rules.language
     domains = _domains(rule, lang)
     checked = 0
