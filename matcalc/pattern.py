@@ -35,6 +35,24 @@ CONJUNCTIVE_CONDITIONS = frozenset({"free", "constant"})
 SHAPE_CONDITIONS = frozenset({"scalar", "nonscalar", "vector", "row", "matrix", "square"})
 
 
+_CLASSIFIED: dict[int, tuple] = {}        # id(where) -> (where, its classification)
+
+
+def _frozen(where: dict) -> tuple:
+    return tuple(sorted((name, frozenset(conds)) for name, conds in where.items()))
+
+
+@functools.lru_cache(maxsize=2048)
+def _classified(where: tuple) -> tuple:
+    """The names of a ``where`` by what matching may assume of them (computed once)."""
+    single = frozenset(name for name, conds in where if not SINGLE_CONDITIONS.isdisjoint(conds))
+    shaped = {name: conds & SHAPE_CONDITIONS for name, conds in where
+              if conds & SHAPE_CONDITIONS}
+    conjunctive = {name: conds & CONJUNCTIVE_CONDITIONS for name, conds in where
+                   if conds & CONJUNCTIVE_CONDITIONS}
+    return single, shaped, conjunctive
+
+
 class where_check:
     """The check for a rule's ``where``: every condition on a name holds for what it binds.
 
@@ -46,12 +64,12 @@ class where_check:
     def __init__(self, where: dict, condition: Callable[[str, E.Expr], bool]):
         self.where = where
         self.condition = condition
-        self.single = frozenset(name for name, conds in where.items()
-                                if not SINGLE_CONDITIONS.isdisjoint(conds))
-        self.shaped = {name: conds & SHAPE_CONDITIONS for name, conds in where.items()
-                       if conds & SHAPE_CONDITIONS}
-        self.conjunctive = {name: conds & CONJUNCTIVE_CONDITIONS
-                            for name, conds in where.items() if conds & CONJUNCTIVE_CONDITIONS}
+        hit = _CLASSIFIED.get(id(where))
+        if hit is None or hit[0] is not where:
+            if len(_CLASSIFIED) > 10_000:
+                _CLASSIFIED.clear()
+            hit = _CLASSIFIED[id(where)] = (where, _classified(_frozen(where)))
+        self.single, self.shaped, self.conjunctive = hit[1]
         self._runs: dict = {}
 
     def longest(self, name: str, op: str, items: tuple, start: int, room: int,
