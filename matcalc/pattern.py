@@ -451,31 +451,15 @@ def match_window(pat: E.Expr, subj: E.Expr, check: Check, env: dict | None = Non
     if k > n:
         return
     anchor = next((j for j, p in enumerate(pats) if _is_anchor(op, p)), None)
-    if anchor is None:
+    inside = _inside(clean, n)
+    if anchor is None:                      # names only: the whole node, then one per name
         for b in _match_all(op, pats, items, env, check):
             yield b, 0, n
-        if k == n:
-            return
-        leads = _leads(op, pats)
-        inside = _inside(clean, n)
-        for start in range(0, n - k + 1):
-            if leads and not _leads_agree(leads, items, start):
-                continue
-            if inside and _stale(inside, start, start + k):
-                continue
-            for b in match_args(pats, items[start:start + k], env, check):
-                yield b, start, start + k
+        if k < n:
+            yield from _fixed_windows(op, pats, items, env, check, inside)
         return
-    inside = _inside(clean, n)
-    leads = _leads(op, pats)
     if all(_is_anchor(op, p) for p in pats):            # fixed width: k operands
-        for start in range(0, n - k + 1):
-            if leads and not _leads_agree(leads, items, start):
-                continue
-            if inside and _stale(inside, start, start + k):
-                continue
-            for b in match_args(pats, items[start:start + k], env, check):
-                yield b, start, start + k
+        yield from _fixed_windows(op, pats, items, env, check, inside)
         return
     a = pats[anchor]
     for i in range(anchor, n - (k - 1 - anchor)):
@@ -494,6 +478,20 @@ def match_window(pat: E.Expr, subj: E.Expr, check: Check, env: dict | None = Non
                     if seg and _stale(inside, start, stop):
                         continue
                     yield env3, start, stop
+
+
+def _fixed_windows(op: str, pats: tuple, items: tuple, env: dict, check: Check, inside
+                   ) -> Iterator[tuple[dict, int, int]]:
+    """Windows of exactly one operand per pattern argument, left to right."""
+    k = len(pats)
+    leads = _leads(op, pats)
+    for start in range(0, len(items) - k + 1):
+        if leads and not _leads_agree(leads, items, start):
+            continue
+        if inside and _stale(inside, start, start + k):
+            continue
+        for b in match_args(pats, items[start:start + k], env, check):
+            yield b, start, start + k
 
 
 def _inside(clean: tuple, n: int) -> list | None:
