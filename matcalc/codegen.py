@@ -307,23 +307,28 @@ class _Gen:
         return self._unary(node, "(-{})")
 
     def op_add(self, node):
-        vals = [self.value(a) for a in node.args]
+        args = []                    # (sign, node): a negation used only here is subtracted
+        for a in node.args:
+            if self._is(a, "neg") and self.uses.get(a, 1) == 1 and a not in self.memo \
+                    and a.args[0].shape == node.shape:
+                args.append(("-", a.args[0]))
+            else:
+                args.append(("+", a))
+        vals = [self.value(a) for _, a in args]
         if all(v.kind == "diag" for v in vals):
-            parts = " + ".join(self.vec(v.args[0]) for v in vals)
-            return Val("diag", node.shape, args=(Val("dense", node.shape[:1], f"({parts})"),))
-        diags = [v for v in vals if v.kind in ("diag", "eye")] if len(node.shape) == 2 else []
-        terms = [(a, v) for a, v in zip(node.args, vals) if v not in diags]
+            parts = "".join(f" {s} {self.vec(v.args[0])}" for (s, _), v in zip(args, vals))
+            return Val("diag", node.shape, args=(Val("dense", node.shape[:1], f"(0.0{parts})"),))
+        diags = [(s, v) for (s, _), v in zip(args, vals) if v.kind in ("diag", "eye")] \
+            if len(node.shape) == 2 else []
+        terms = [(s, v) for (s, _), v in zip(args, vals)
+                 if not any(v is d for _, d in diags)]
         flat = len(node.shape) == 2 and node.shape[0] == 1
         full = any(v.kind != "fill" and v.shape == node.shape for _, v in terms)
         if not terms:
-            terms = [(None, self.dense(diags[0]))]
+            terms = [(diags[0][0], self.dense(diags[0][1]))]
             diags = diags[1:]
         codes = []
-        for a, v in terms:
-            sign = "+"
-            if a is not None and self._is(a, "neg") \
-                    and self.uses.get(a, 1) == 1 and self.value(a.args[0]).kind == "dense":
-                sign, v = "-", self.value(a.args[0])
+        for sign, v in terms:
             if v.kind == "fill" and full:
                 codes.append((sign, v.coef))
             elif not v.shape:
@@ -344,9 +349,9 @@ class _Gen:
         for s, c in codes[2:]:
             self.emit(f"{acc} {s}= {c}")
         n = self.dim(node.shape[0])
-        for v in diags:
+        for s, v in diags:
             d = self.vec(v.args[0]) if v.kind == "diag" else (v.coef or "1.0")
-            self.emit(f"{acc}[np.diag_indices({n})] += {d}")
+            self.emit(f"{acc}[np.diag_indices({n})] {s}= {d}")
         return Val("dense", node.shape, acc)
 
     def op_mul(self, node):                                      # hadamard
@@ -566,19 +571,18 @@ class _Gen:
         return coef, items
 
     def op_matmul(self, node):
-        coef, items = self._factors(node)
-        if not items:
-            return self.dense_op(node, "(" + " * ".join(_coef(coef) or ["1.0"]) + ")")
         out = self.count(node.shape)
-        for i, (a, v) in enumerate(items):     # (A + B)*x → A*x + B*x: no n×n temporary
-            if self._is(a, "add") and self.uses.get(a, 1) == 1 and len(items) > 1 \
-                    and a not in self.memo and self.count(a.shape) > out:
-                args = list(node.args)
-                k = args.index(a) if a in args else None
-                if k is not None:
+        args = list(node.args)
+        if sum(1 for a in args if a.shape) > 1:
+            for k, a in enumerate(args):      # (A + B)*x → A*x + B*x: no n×n temporary
+                if self._is(a, "add") and self.uses.get(a, 1) == 1 and a not in self.memo \
+                        and self.count(a.shape) > out:
                     terms = tuple(make("mul", tuple(args[:k] + [t] + args[k + 1:]), node.shape)
                                   for t in a.args)
                     return self.value(make("add", terms, node.shape))
+        coef, items = self._factors(node)
+        if not items:
+            return self.dense_op(node, "(" + " * ".join(_coef(coef) or ["1.0"]) + ")")
         items = _drop_eyes(items, coef)
         return self.chain(node.shape, _coef(coef), items)
 
