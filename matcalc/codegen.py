@@ -191,11 +191,31 @@ class _Gen:
             return self.bind(f"np.linalg.inv({self.code(v.args[0])})", "Xi")
         if k == "kron":
             a, b = v.args
+            if (a.kind == "eye") != (b.kind == "eye") and len(v.shape) == 2:
+                return self._kron_eye(v)
             out = f"np.kron({self.mat(a)}, {self.mat(b)})"
             if len(v.shape) == 1:
                 out += ".reshape(-1)"
             return self.bind(out, "K")
         raise CodegenError(f"cannot materialise {k}")
+
+    def _kron_eye(self, v: Val) -> str:
+        """kron(A, eye) or kron(eye, B): zeros, then A's entries on the block diagonals
+        (n multiplications fewer than np.kron, and only the nonzeros are written)."""
+        a, b = v.args
+        eye, other, left = (b, a, False) if b.kind == "eye" else (a, b, True)
+        m = self.mat(other)
+        if eye.coef:
+            m = f"({eye.coef} * {m})"
+        n = eye.code
+        rows, cols = (self.dim(d) for d in _rank2(other.shape))
+        name = self.bind(f"np.zeros(({rows} * {n}, {cols} * {n}))", "K")
+        idx = self.bind(f"np.arange({n})", "i")
+        if left:
+            self.emit(f"{name}.reshape({n}, {rows}, {n}, {cols})[{idx}, :, {idx}, :] = {m}")
+        else:
+            self.emit(f"{name}.reshape({rows}, {n}, {cols}, {n})[:, {idx}, :, {idx}] = {m}")
+        return name
 
     def code(self, v: Val) -> str:
         """Array code in matcalc's convention (a row vector as (1, n))."""
@@ -610,6 +630,10 @@ class _Gen:
                                                 f"({c} * {self.vec(v.args[0])})"),))
         if v.kind == "kron":
             a, b = v.args
+            if a.kind == "eye" or b.kind == "eye":        # scale the identity, still lazy
+                e = a if a.kind == "eye" else b
+                scaled = Val("eye", e.shape, e.code, coef=f"({c} * {e.coef or '1.0'})")
+                return Val("kron", shape, args=(scaled, b) if e is a else (a, scaled))
             small = 0 if self.count(a.shape) <= self.count(b.shape) else 1
             scaled = Val("dense", v.args[small].shape, f"({c} * {self.code(v.args[small])})")
             return Val("kron", shape, args=(scaled, b) if small == 0 else (a, scaled))
@@ -974,6 +998,7 @@ def generate(outputs: list[tuple[str, Expr]], variables: dict[str, Expr], lang, 
                     if not part.isdigit() and part not in simple_dims:
                         simple_dims.append(part)
     dim_names = {d: namer(d) for d in simple_dims}
+    alias = {b: namer("_" + b) for b in ("float", "type", "ValueError", "ndarray")}
     bound: dict[str, str] = {}                  # dim -> the variable whose shape fixes it
     body: list[str] = []
     helpers: list[str] = []
@@ -985,7 +1010,14 @@ def generate(outputs: list[tuple[str, Expr]], variables: dict[str, Expr], lang, 
             if kind not in input_helpers:
                 input_helpers[kind] = namer("_" + kind)
                 helpers.append(f"def {input_helpers[kind]}(a, name):\n    {_INPUTS[kind]}\n")
-            body.append(f"{vname} = {input_helpers[kind]}({vname}, {vname!r})")
+            fast = {"vector": f"{vname}.ndim != 1", "matrix": f"{vname}.ndim != 2",
+                    "row": f"{vname}.ndim != 2 or {vname}.shape[0] != 1"}.get(kind)
+            call = f"{vname} = {input_helpers[kind]}({vname}, {vname!r})"
+            if fast is None:
+                body.append(call)
+            else:                          # an ndarray of float64 already right: no call
+                body.append(f"if {alias['type']}({vname}) is not {alias['ndarray']} or "
+                            f"{vname}.dtype.char != 'd' or {fast}:\n        {call}")
             for axis, d in enumerate(var.shape):
                 if isinstance(d, str) and "*" not in d and d not in bound:
                     bound[d] = vname
@@ -997,15 +1029,17 @@ def generate(outputs: list[tuple[str, Expr]], variables: dict[str, Expr], lang, 
                 want = _dim_code(d, dim_names)
                 msg = f"{vname}: expected {format_shape(var.shape)} with {d} = %d, got shape %s"
                 body.append(f"if {vname}.shape[{axis}] != {want}:\n"
-                            f"        raise ValueError({msg!r} % ({want}, {vname}.shape))")
+                            f"        raise {alias['ValueError']}({msg!r} % ({want}, "
+                            f"{vname}.shape))")
     free = [d for d in simple_dims if d not in bound]
     params = list(variables) + (["*"] + [dim_names[d] for d in free] if free else [])
     if checks:
         for d in free:
-            body.append(f"if {dim_names[d]} is None:\n        raise ValueError("
+            body.append(f"if {dim_names[d]} is None:\n        raise {alias['ValueError']}("
                         f"{'the size ' + d + ' is fixed by no input; pass ' + dim_names[d] + '=...'!r})")
     sizes = dict(dims or {})
     gen = _Gen(lang, list(variables), namer, dim_names, sizes)
+    gen.float = alias["float"]
     for e in exprs:
         gen.uses[e] = gen.uses.get(e, 0) + 1
     seen = set()
@@ -1032,8 +1066,10 @@ def generate(outputs: list[tuple[str, Expr]], variables: dict[str, Expr], lang, 
     sig = ", ".join(p if p == "*" or p in variables or checks is False else f"{p}=None"
                     for p in params)
     docstring = f'    """{doc}"""\n' if doc else ""
+    aliases = "".join(f"{alias[b]} = {b if b != 'ndarray' else 'np.ndarray'}\n"
+                      for b in ("float", "type", "ValueError", "ndarray"))
     text = ('"""Generated by matcalc: NumPy only, no other import."""\n\n'
-            "import numpy as np\n\n\n" + "\n\n".join(helpers) + ("\n\n" if helpers else "")
+            "import numpy as np\n\n" + aliases + "\n\n" + "\n\n".join(helpers) + ("\n\n" if helpers else "")
             + f"def {name}({sig}):\n" + docstring
             + "".join(f"    {line}\n" for line in body))
     names = set(namer.taken) | set(variables) | {name} | HELPER_LOCALS
@@ -1050,7 +1086,7 @@ def _dim_code(d, dim_names) -> str:
 def _output(gen: _Gen, v: Val, e: Expr) -> str:
     """A local holding the output in matcalc's convention (a new array, a float)."""
     if not e.shape:
-        return gen.bind(f"float({gen.code(v)})", "out")
+        return gen.bind(f"{gen.float}({gen.code(v)})", "out")
     if v.kind != "dense":
         gen.dense(v)
     code = gen.code(v)

@@ -18,7 +18,9 @@ from matcalc.codegen import CodegenError, generate
 from matcalc.errors import MatcalcError
 from matcalc.expr import Expr
 
-_BUILTINS = frozenset({"float", "ValueError", "range", "min", "max", "print"}) - {"print"}
+# builtins the generated module names: the function body reaches them only through
+# module-level aliases (a variable called `float` cannot shadow them); helpers use them directly
+_BUILTINS = frozenset({"float", "type", "ValueError", "range", "min", "max"})
 
 
 def request(expr, wrt=None, *, value=True, grad=False, hessian=False, jacobian=False,

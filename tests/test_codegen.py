@@ -141,3 +141,19 @@ def test_property_expressions_compile_like_evaluate():
         assert np.allclose(got, want, rtol=1e-6, atol=1e-8 * (1 + np.abs(want).max())), (text, src)
         checked += 1
     assert checked > 150
+
+
+def test_a_variable_named_like_a_builtin_does_not_shadow_generated_code():
+    f = matcalc.compile("float*x'*x + type*ValueError", shapes={"type": (), "ValueError": ()})
+    assert f(float=2.0, x=[1.0, 2.0], type=1.0, ValueError=3.0) == 13.0
+
+
+def test_kron_with_identity_is_built_on_its_block_diagonal_only():
+    f = matcalc.compile("kron(eye, B)*2 + kron(B, eye)")
+    B = np.arange(6.0).reshape(3, 2)
+    (size,) = f.size_params.values()
+    want = 2 * np.kron(np.eye(4), B) + np.kron(B, np.eye(4))
+    assert np.array_equal(f(B=B, **{size: 4}), want)
+    assert "np.kron" not in f.source
+    with pytest.raises(ValueError, match="pass"):
+        f(B=B)
