@@ -21,9 +21,10 @@ __version__ = "0.1.0"
 __all__ = ["AutogradError", "EvaluationError", "Expr", "LinAlgError", "MatcalcError",
            "ParseError", "RuleFileError", "ShapeError", "UnknownFunctionError", "__version__",
            "RuleSet", "diff", "evaluate", "explain", "format_shape", "grad", "hessian",
-           "load_rules", "numeric_jacobian", "parse"]
+           "load_rules", "numeric_jacobian", "parse", "compile"]
 
-_LAZY = {"evaluate": "matcalc.numeric", "numeric_jacobian": "matcalc.numeric"}
+_LAZY = {"evaluate": "matcalc.numeric", "numeric_jacobian": "matcalc.numeric",
+         "compile": "matcalc.compiled"}
 
 
 def __getattr__(name):
@@ -33,7 +34,7 @@ def __getattr__(name):
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
-    if name == "autograd":
+    if name in ("autograd", "codegen"):
         import importlib
-        return importlib.import_module("matcalc.autograd")
+        return importlib.import_module("matcalc." + name)
     raise AttributeError(f"module 'matcalc' has no attribute {name!r}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from matcalc import autograd as ag
+from matcalc.compiled import cached, run_cached
 from matcalc.errors import EvaluationError
 from matcalc.expr import Expr
 from matcalc.language import Language, builtin_language
@@ -263,12 +264,20 @@ def evaluate(expr, values: dict, shapes=None, language: Language | None = None,
 
     A scalar comes back as a float, a column vector as shape (n,), a row vector as (1, n), a
     matrix as (m, n).  ``dims`` gives sizes of dimensions no value shows (``eye`` alone).
+    From the second call on the same expression it runs NumPy code generated once
+    (matcalc.compiled); anything that code cannot do, or any error, takes the reference path
+    through matcalc.autograd, so results and errors are those of the reference path.
 
     >>> evaluate("x'*A*x", {"x": [1.0, 2.0], "A": [[1.0, 0.0], [0.0, 3.0]]})
     13.0
     """
     lang = language or builtin_language()
     expr, arrays, sizes = _prepare(expr, values, shapes, lang, dims)
+    fast = cached(expr, lang)                   # compiled NumPy from the second call on
+    if fast is not None:
+        out = run_cached(fast, arrays, sizes)
+        if out is not None:
+            return _result(out)
     with ag.no_grad():
         out = _run(expr, {n: ag.tensor(a) for n, a in arrays.items()}, sizes, lang)
     return _result(out.numpy())
