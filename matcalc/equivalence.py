@@ -117,7 +117,7 @@ class Equivalence:
         return "\n".join(lines)
 
 
-def _parse_pair(e1, e2, shapes, assume, lang):
+def _parse_pair(e1, e2, shapes, assume, lang, kinds=None):
     """Both expressions, a name meaning the same variable (and size) in both."""
     from matcalc.errors import ShapeError
     from matcalc.parse import parse
@@ -127,8 +127,17 @@ def _parse_pair(e1, e2, shapes, assume, lang):
             return text
         joint = {n: v.shape for n, v in other.variables().items()} if other else {}
         joint.update(shapes or {})
-        return parse(text, joint, assume, language=lang)
+        return parse(text, joint, assume, language=lang, kinds=kinds)
 
+    if isinstance(e1, str) and isinstance(e2, str):
+        # typed together, as the two sides of an inner product, so that sizes either side
+        # leaves open are unified (A*B against B*A makes A and B square)
+        from matcalc.errors import ParseError
+        try:
+            both = parse(f"<({e1}), ({e2})>", shapes, assume, language=lang, kinds=kinds)
+            return both.args[0], both.args[1]
+        except (ShapeError, ParseError):
+            pass                          # shapes that cannot agree: compare them apart
     first = one(e1, None)
     try:
         return first, one(e2, first)
@@ -141,7 +150,8 @@ def _parse_pair(e1, e2, shapes, assume, lang):
 
 
 def equivalent(e1, e2, shapes=None, assume=None, trials: int = 5, seed=None,
-               language: Language | None = None, dims: dict | None = None) -> Equivalence:
+               language: Language | None = None, dims: dict | None = None,
+               kinds: dict | None = None) -> Equivalence:
     """Whether ``e1`` and ``e2`` (text or Expr) are equal, by evaluating both at ``trials``
     random points; names shared by the two mean the same variable.
 
@@ -155,7 +165,7 @@ def equivalent(e1, e2, shapes=None, assume=None, trials: int = 5, seed=None,
     from matcalc.numeric import evaluate
     from matcalc.shapes import format_shape
     lang = language or builtin_language()
-    left, right = _parse_pair(e1, e2, shapes, assume, lang)
+    left, right = _parse_pair(e1, e2, shapes, assume, lang, kinds)
     if len(left.shape) != len(right.shape) or any(
             isinstance(a, int) and isinstance(b, int) and a != b
             for a, b in zip(left.shape, right.shape)):

@@ -32,6 +32,8 @@ _ASSIGN = re.compile(rf"\s*(?P<name>{NAME})\s*=(?!=)", re.UNICODE)
 KINDS = ("scalar", "vector", "row", "matrix")
 PROPERTIES = ("symmetric", "diagonal", "posdef", "spd")
 QUERY_WORDS = ("diff", "grad", "hessian")
+# names that stand for sizes unless declared otherwise (matcalc names dimensions n, m, k, ...)
+DIMENSION_NAMES = {"n", "m", "k", "p", "q", "r", "N", "M", "K"}
 
 COMMANDS = {
     ":explain": ("QUERY", "the rules that fired, each with its file:line"),
@@ -166,7 +168,18 @@ class Session:
 
     # ------------------------------------------------------------ one line
     def run(self, line: str) -> Reply:
-        """Answer one line.  MatcalcError for bad input; :class:`Quit` for :quit."""
+        """Answer one line.  MatcalcError for bad input; :class:`Quit` for :quit.
+
+        ``;`` outside brackets separates queries: ``x: vector(n); d/dx x'*x``.
+        """
+        pieces = _split_top(line, ";")
+        if len(pieces) > 1:
+            replies = [self.run(piece) for _, piece in pieces if piece.strip()]
+            kind = replies[-1].kind if replies else "info"
+            return Reply(kind, [text for r in replies for text in r.lines])
+        return self._run_one(line)
+
+    def _run_one(self, line: str) -> Reply:
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             return Reply("info")
@@ -187,6 +200,7 @@ class Session:
         kind, f, wrt = query
         import matcalc
         from matcalc.diff import derive
+        _scalar_for(kind, f)
         if kind == "diff":
             derivation = derive(f, wrt, rules=self.rules)
             result, steps = derivation.result, derivation.steps
@@ -421,9 +435,11 @@ class Session:
         return Reply("info", [f"{name} = {json.dumps(value)} (a value, for :eval)"])
 
     def _is_dimension(self, name: str) -> bool:
-        in_shapes = any(name == d for s in self.shapes.values() for d in s)
+        """``n = 3`` fixes a dimension; ``c = 3`` or ``x = 3`` gives a value."""
+        if name in self.dims or any(name == d for s in self.shapes.values() for d in s):
+            return True
         declared = name in self.shapes or name in self.kinds
-        return in_shapes or name in self.dims or (not declared and not "a" <= name[0] <= "g")
+        return not declared and name in DIMENSION_NAMES
 
     # ------------------------------------------------------------ commands
     def _command(self, line: str) -> Reply:
@@ -465,6 +481,7 @@ class Session:
                 return Answer(rest.strip(), "expr", query[1], None, g, g)
             kind, f, wrt = query
             import matcalc
+            _scalar_for(kind, f)
             result = getattr(matcalc, kind)(f, wrt, rules=self.rules)
             return Answer(rest.strip(), kind, f, wrt, self._in_layout(result, kind), result)
         if self.last is None:
@@ -535,9 +552,15 @@ class Session:
             raise _user_error(f"no value for {', '.join(missing)}: give it as "
                               f"{missing[0]} = [1, 2, 3] (after the expression, or on a line "
                               f"of its own)", line, base + e_at, MatcalcError)
-        result = evaluate(f, {n: values[n] for n in f.variables()}, language=self.rules.language,
-                          dims=self.dims)
-        return Reply("answer", format_value(result).splitlines())
+        import numpy as np
+        with np.errstate(all="ignore"):
+            result = evaluate(f, {n: values[n] for n in f.variables()},
+                              language=self.rules.language, dims=self.dims)
+        lines = format_value(result).splitlines()
+        if not np.all(np.isfinite(result)):
+            lines.append("  (NaN or inf: some function is outside its domain here, such as "
+                         "log or sqrt of a negative number)")
+        return Reply("answer", lines)
 
     def _cmd_equal(self, line, rest, at):
         pieces = _split_top(rest)
@@ -546,26 +569,12 @@ class Session:
             raise _user_error(":equal takes two expressions separated by a comma: "
                               ":equal x'*(A + A'), (A*x + A'*x)'", line, at)
         (a_at, a), (b_at, b) = pieces
-        left = self.parse(a, line, base + a_at)
+        self.parse(a, line, base + a_at)             # each side alone: errors point here
+        self.parse(b, line, base + b_at)
         from matcalc.equivalence import equivalent
-        from matcalc.errors import ShapeError
-        joint = {n: v.shape for n, v in left.variables().items()}
-        try:
-            right = self.parse_with(b, joint, line, base + b_at)
-        except ShapeError:
-            right = self.parse(b, line, base + b_at)
-            left = self.parse_with(a, {n: v.shape for n, v in right.variables().items()},
-                                   line, base + a_at)
-        result = equivalent(left, right, language=self.rules.language, dims=self.dims)
+        result = equivalent(a, b, self._shapes(), self.assume, language=self.rules.language,
+                            dims=self.dims, kinds=dict(self.kinds))
         return Reply("answer", str(result).splitlines())
-
-    def parse_with(self, text, extra_shapes, line, offset) -> E.Expr:
-        saved = self.shapes
-        self.shapes = {**extra_shapes, **saved}
-        try:
-            return self.parse(text, line, offset)
-        finally:
-            self.shapes = saved
 
     def _cmd_graph(self, line, rest, at):
         from matcalc.graph import render, to_dot
@@ -655,6 +664,12 @@ class Session:
         if unknown:
             out.append(f"(nothing was declared for {', '.join(unknown)})")
         return Reply("info", out)
+
+
+def _scalar_for(kind: str, f: E.Expr) -> None:
+    if kind in ("grad", "hessian") and f.shape:
+        raise MatcalcError(f"{kind} needs a scalar expression; {f} is {f.shape_text} (use "
+                           f"d/dx or diff for its Jacobian)")
 
 
 class _Within:

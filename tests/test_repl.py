@@ -7,6 +7,7 @@ typed.  Reads wait for expected text with a generous hang guard (no timing is as
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import select
@@ -33,6 +34,7 @@ class Terminal:
             finally:
                 os._exit(127)
         self.pid, self.fd = pid, fd
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self.seen = ""                                  # everything read so far
         self.pos = 0                                    # where the next expect() starts
 
@@ -46,7 +48,7 @@ class Terminal:
             return False
         if not data:
             return False
-        self.seen += ANSI.sub("", data.decode("utf-8", "replace")).replace("\r\n", "\n")
+        self.seen += ANSI.sub("", self.decoder.decode(data)).replace("\r\n", "\n")
         return True
 
     def expect(self, text: str) -> str:

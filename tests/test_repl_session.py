@@ -203,3 +203,23 @@ def test_help_forget_quit(s):
         s.run(":quit")
     with pytest.raises(Quit):
         s.run(":q")
+
+
+def test_semicolons_separate_queries_and_grad_needs_a_scalar(s):
+    out = say(s, "x: vector(k); d/dx x'*x")
+    assert out == ["x: vector (k×1)", "2xᵀ", "  shape:  1×k", "  where:  x is k×1",
+                   "  text:   2*x'"]
+    assert error(s, "hessian(A*x, x)").startswith("hessian needs a scalar expression; A*x is")
+    assert error(s, "grad(A*x, x)").startswith("grad needs a scalar expression")
+
+
+def test_equal_types_both_sides_together(s):
+    # alone, A*B leaves A and B rectangular; against B*A they must be square
+    out = say(s, ":equal A*B, B*A")
+    assert out[0].startswith("not equal: the values differ")
+    assert say(s, ":equal A*B + B*A, B*A + A*B")[0].startswith("equal")
+
+
+def test_eval_outside_a_domain_says_so(s):
+    out = say(s, ":eval log(c), c = -1")
+    assert out[0] == "nan" and "outside its domain" in out[1]
