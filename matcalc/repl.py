@@ -9,7 +9,7 @@ leaves.  Colour unless ``NO_COLOR`` is set or ``TERM=dumb``.
 
 Not at a terminal (``matcalc < queries.txt``, or ``matcalc -c "QUERY"``): each line is
 answered on stdout without prompt or colour; errors go to stderr as ``matcalc: line N: ...``
-and the exit code is 1 if any line failed.
+and the exit code is 1 if any line failed (130 if Ctrl-C stopped it).
 """
 
 from __future__ import annotations
@@ -36,14 +36,43 @@ def _message(exc: BaseException) -> str:
             f"{type(exc).__name__}: {exc}")
 
 
+def _keep_interrupts() -> None:
+    """Make Ctrl-C reliable during long computations.
+
+    Python delivers KeyboardInterrupt wherever it next checks for signals; if that is inside
+    a weakref callback (the expression table drops nodes all the time), the exception is
+    printed as "Exception ignored in ..." and lost, and the work goes on.  This hook catches
+    that case and raises KeyboardInterrupt again 20 ms later from a timer (SIGALRM), which
+    lands in ordinary code.  (POSIX; elsewhere a second Ctrl-C does it.)
+    """
+    import signal
+    previous = sys.unraisablehook
+    if getattr(previous, "_matcalc", False) or not hasattr(signal, "setitimer"):
+        return
+
+    def again(signum, frame):
+        raise KeyboardInterrupt
+
+    def hook(info):
+        if info.exc_type is not None and issubclass(info.exc_type, KeyboardInterrupt):
+            signal.setitimer(signal.ITIMER_REAL, 0.02)
+            return
+        previous(info)
+
+    hook._matcalc = True
+    try:
+        signal.signal(signal.SIGALRM, again)
+    except ValueError:                          # not the main thread: leave things alone
+        return
+    sys.unraisablehook = hook
+
+
 def _answer(session: Session, line: str):
-    """(reply, error message); a Quit passes through."""
+    """(reply, error message); Quit and KeyboardInterrupt pass through."""
     try:
         return session.run(line), None
-    except Quit:
+    except (Quit, KeyboardInterrupt):
         raise
-    except KeyboardInterrupt:
-        return None, "interrupted"
     except Exception as exc:                           # never a traceback at the prompt
         if os.environ.get("MATCALC_DEBUG"):
             import traceback
@@ -59,6 +88,7 @@ def run_lines(lines, session: Session | None = None, out=None, err=None,
     session = session or Session()
     out = out or sys.stdout
     err = err or sys.stderr
+    _keep_interrupts()
     status = 0
     for number, line in enumerate(lines, 1):
         line = line.rstrip("\r\n")
@@ -202,6 +232,7 @@ def interactive(session: Session | None = None) -> int:
     style = _Style(_use_colour(sys.stdout))
     err_style = _Style(_use_colour(sys.stderr))
     readline, path = _setup_readline(session)
+    _keep_interrupts()
     print(style("2", BANNER.format(version=__version__)))
     prompt = style("1;36", "matcalc>", prompt=True) + " "
     try:
@@ -220,6 +251,8 @@ def interactive(session: Session | None = None) -> int:
                 reply, error = _answer(session, line)
             except Quit:
                 return 0
+            except KeyboardInterrupt:              # Ctrl-C during a long computation
+                reply, error = None, "interrupted (the session is as it was)"
             if error is not None:
                 print(err_style("31", f"error: {error}"), file=sys.stderr, flush=True)
                 continue

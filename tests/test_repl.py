@@ -166,3 +166,20 @@ def test_colour_only_when_asked_for(env):
     os.write(fd, b"\x04")
     term.seen = ""
     assert term.wait() == 0 and pid
+
+
+def test_ctrl_c_interrupts_a_long_computation_and_the_session_goes_on(env):
+    term = Terminal(env)
+    term.expect("matcalc> ")
+    term.line("x: vector(k)")
+    slow = "hessian(sum(" + "sin(" * 300 + "x" + ")" * 300 + "), x)"    # minutes of work
+    term.send(slow + "\n")
+    term.expect(")), x)\n")                         # the line was taken; the work begins
+    time.sleep(0.5)
+    term.send("\x03")
+    out = term.expect("matcalc> ")
+    assert "error: interrupted" in out and "Traceback" not in out
+    out = term.line("d/dx x'*x")
+    assert "2xᵀ" in out and "shape:  1×k" in out     # the declaration survived
+    term.send("\x04")
+    assert term.wait() == 0
