@@ -173,7 +173,7 @@ def _run_derivative(args) -> int:
         print(answer.latex())
     elif args.numpy:
         from matcalc.session import numpy_code
-        print(numpy_code(answer), end="")
+        print(numpy_code(answer, rules), end="")
     else:
         print(answer.unicode())
         print(f"  shape:  {answer.shape_text}")

@@ -112,7 +112,7 @@ def split_commands(text: str) -> list[str]:
     from matcalc.session import _split_top
     out = []
     for line in text.splitlines() or [""]:
-        out.extend(piece for _, piece in _split_top(line, ";"))
+        out.extend(piece.lstrip() for _, piece in _split_top(line, ";"))
     return out
 
 

@@ -174,7 +174,7 @@ class Session:
         """
         pieces = _split_top(line, ";")
         if len(pieces) > 1:
-            replies = [self.run(piece) for _, piece in pieces if piece.strip()]
+            replies = [self.run(piece.lstrip()) for _, piece in pieces if piece.strip()]
             kind = replies[-1].kind if replies else "info"
             return Reply(kind, [text for r in replies for text in r.lines])
         return self._run_one(line)
@@ -516,7 +516,7 @@ class Session:
     def _cmd_numpy(self, line, rest, at):
         with self._sub(rest, line, at):
             answer = self._needs_answer(rest, line, at, ":numpy")
-        return Reply("info", numpy_code(answer.result).rstrip("\n").splitlines())
+        return Reply("info", numpy_code(answer.result, self.rules).rstrip("\n").splitlines())
 
     def _cmd_check(self, line, rest, at):
         with self._sub(rest, line, at):
@@ -734,11 +734,30 @@ def format_value(value) -> str:
     return f"{text}\n  ({kind}, {shape})"
 
 
-def numpy_code(expr: E.Expr) -> str:
-    """NumPy source for ``expr`` from matcalc's code generator (matcalc.codegen)."""
-    try:
-        from matcalc.codegen import numpy_source
-    except ImportError:
+def numpy_code(expr: E.Expr, rules=None) -> str:
+    """NumPy source for ``expr`` from matcalc's code generator.
+
+    The interface is ``matcalc.codegen.numpy_source(expr, name="f")``; the generator's own
+    branch also offers it as ``matcalc.compiled.numpy_source``, which is used when codegen does
+    not export it.  ``rules`` is passed on where the generator accepts it (user functions).
+    """
+    import importlib
+    import inspect
+    source = None
+    for module in ("matcalc.codegen", "matcalc.compiled"):
+        try:
+            source = getattr(importlib.import_module(module), "numpy_source", None)
+        except ImportError:
+            continue
+        if source is not None:
+            break
+    if source is None:
         raise MatcalcError("NumPy code generation is not available in this matcalc "
-                           "(matcalc.codegen is missing)") from None
-    return numpy_source(expr, name="f")
+                           "(matcalc.codegen is missing)")
+    try:
+        accepts_rules = "rules" in inspect.signature(source).parameters
+    except (TypeError, ValueError):
+        accepts_rules = False
+    if accepts_rules and rules is not None:
+        return source(expr, name="f", rules=rules)
+    return source(expr, name="f")
