@@ -172,7 +172,7 @@ def _run_derivative(args) -> int:
     elif args.latex:
         print(answer.latex())
     elif args.numpy:
-        from matcalc.session import numpy_code
+        from matcalc.commands import numpy_code
         print(numpy_code(answer, rules), end="")
     else:
         print(answer.unicode())

@@ -19,7 +19,8 @@ import sys
 from pathlib import Path
 
 from matcalc.errors import MatcalcError
-from matcalc.session import ALIASES, COMMANDS, KINDS, PROPERTIES, QUERY_WORDS, Quit, Session
+from matcalc.commands import ALIASES, COMMANDS
+from matcalc.session import KINDS, PROPERTIES, QUERY_WORDS, Quit, Session
 
 BANNER = "matcalc {version}: matrix calculus you can read.  :help for help, Ctrl-D to leave."
 

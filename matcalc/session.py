@@ -9,9 +9,10 @@ One line at a time, with declarations that persist:
 
 :meth:`Session.run` turns a line into a :class:`Reply` (lines of text) or raises a
 MatcalcError whose message says what, where (a caret under the line) and what was expected;
-the session's state is changed only by a line that succeeds.  Nothing typed is evaluated as
-Python: expressions go to the Lark grammar, values to ``json.loads``.  NumPy is loaded only
-by the numeric commands (:check, :eval, :equal, :numpy).
+the session's state is changed only by a line that succeeds (of ``a; b``, the pieces before
+a failing one have taken effect).  Nothing typed is evaluated as Python: expressions go to the
+Lark grammar, values to ``json.loads``.  The ``:`` commands are in :mod:`matcalc.commands`;
+NumPy is loaded only by the numeric ones (:check, :eval, :equal, :numpy).
 """
 
 from __future__ import annotations
@@ -34,35 +35,6 @@ PROPERTIES = ("symmetric", "diagonal", "posdef", "spd")
 QUERY_WORDS = ("diff", "grad", "hessian")
 # names that stand for sizes unless declared otherwise (matcalc names dimensions n, m, k, ...)
 DIMENSION_NAMES = {"n", "m", "k", "p", "q", "r", "N", "M", "K"}
-
-COMMANDS = {
-    ":explain": ("QUERY", "the rules that fired, each with its file:line"),
-    ":latex": ("[QUERY]", "LaTeX of the answer (the last one when no query is given)"),
-    ":numpy": ("[QUERY]", "NumPy code computing the answer"),
-    ":check": ("[QUERY]", "check the answer with numbers: backprop and central differences"),
-    ":eval": ("EXPR[, x = [1, 2], ...]", "the value of EXPR at the given (or set) values"),
-    ":equal": ("E1, E2", "are two expressions equal? (random values; a counterexample if not)"),
-    ":graph": ("[EXPR]", "the computation graph: an SVG with Graphviz, else DOT text"),
-    ":layout": ("[numerator|denominator]", "how derivatives are shown (default numerator)"),
-    ":rules": ("[FILTER]", "the loaded rules: name, section, file:line"),
-    ":load": ("FILE.yaml ...", "load rules of your own (see rules/README.md)"),
-    ":vars": ("", "declarations, bound dimensions and values"),
-    ":forget": ("NAME ...", "drop declarations, dimensions or values"),
-    ":help": ("[COMMAND]", "this help"),
-    ":quit": ("", "leave (Ctrl-D does too)"),
-}
-ALIASES = {":q": ":quit", ":exit": ":quit", ":h": ":help", ":?": ":help", ":e": ":explain"}
-
-HELP = """\
-Queries                                   Declarations (kept for the session)
-  d/dx x'*A*x      ∂/∂x x'*A*x              x: vector(n)        c: scalar
-  diff(x'*A*x, x)  grad(f, x)  hessian(f, x)  A: matrix(n, n) symmetric   (diagonal, posdef)
-  x'*A*x           (its simplified form)    n = 3               (binds a dimension)
-                                            x = [1, 2, 3]       (a value, for :eval)
-Names a-g are scalars, h-z vectors, A-Z matrices unless declared.  Numerator layout:
-the derivative of a scalar by a column vector is a row.
-Commands"""
-
 
 @dataclass
 class Reply:
@@ -443,249 +415,14 @@ class Session:
 
     # ------------------------------------------------------------ commands
     def _command(self, line: str) -> Reply:
-        stripped = line.lstrip()
-        word = stripped.split(None, 1)[0]
-        name = ALIASES.get(word, word)
-        rest_at = len(line) - len(stripped) + len(word)
-        rest = line[rest_at:]
-        if name not in COMMANDS:
-            close = difflib.get_close_matches(name, list(COMMANDS), n=1)
-            raise _user_error(f"unknown command {word!r}" + (
-                f"; did you mean {close[0]!r}?" if close else "; type :help for the list"),
-                line, len(line) - len(stripped))
-        handler = getattr(self, "_cmd_" + name[1:])
-        return handler(line, rest, rest_at + len(rest) - len(rest.lstrip()))
-
-    def _cmd_quit(self, line, rest, at):
-        raise Quit
-
-    def _cmd_help(self, line, rest, at):
-        if rest.strip():
-            cmd = rest.strip()
-            cmd = ALIASES.get(cmd if cmd.startswith(":") else ":" + cmd,
-                              cmd if cmd.startswith(":") else ":" + cmd)
-            if cmd not in COMMANDS:
-                raise _user_error(f"no command {rest.strip()!r}; type :help", line, at)
-            args, what = COMMANDS[cmd]
-            return Reply("info", [f"{cmd} {args}".rstrip(), f"  {what}"])
-        width = max(len(f"{c} {a}") for c, (a, _) in COMMANDS.items())
-        lines = HELP.splitlines()
-        lines += [f"  {(c + ' ' + a).ljust(width)}  {w}" for c, (a, w) in COMMANDS.items()]
-        return Reply("info", lines)
-
-    def _needs_answer(self, rest: str, line: str, at: int, what: str) -> Answer:
-        if rest.strip():
-            query = self.query(rest)
-            if query[0] == "expr":
-                g = self.simplified(query[1])
-                return Answer(rest.strip(), "expr", query[1], None, g, g)
-            kind, f, wrt = query
-            import matcalc
-            _scalar_for(kind, f)
-            result = getattr(matcalc, kind)(f, wrt, rules=self.rules)
-            return Answer(rest.strip(), kind, f, wrt, self._in_layout(result, kind), result)
-        if self.last is None:
-            raise _user_error(f"{what} needs a query (e.g. {what} d/dx x'*A*x) or an earlier "
-                              "answer", line, len(line))
-        return self.last
-
-    def _sub(self, rest: str, line: str, at: int):
-        """Errors in ``rest`` point into the whole line."""
-        return _Within(self, line, at - (len(rest) - len(rest.lstrip())))
-
-    def _cmd_explain(self, line, rest, at):
-        if not rest.strip():
-            if self.last is None or self.last.wrt is None:
-                raise _user_error(":explain needs a derivative query, e.g. :explain d/dx "
-                                  "x'*A*x", line, len(line))
-            rest = self.last.query
-            line, at = rest, 0
-        with self._sub(rest, line, at):
-            query = self.query(rest)
-        if query[0] == "expr":
-            raise _user_error(":explain needs a derivative query: d/dx EXPR, diff(EXPR, x), "
-                              "grad(EXPR, x) or hessian(EXPR, x)", line, at)
-        with self._sub(rest, line, at):
-            return self.answer(rest, explain=True)
-
-    def _cmd_latex(self, line, rest, at):
-        with self._sub(rest, line, at):
-            answer = self._needs_answer(rest, line, at, ":latex")
-        return Reply("info", [answer.result.latex()])
-
-    def _cmd_numpy(self, line, rest, at):
-        with self._sub(rest, line, at):
-            answer = self._needs_answer(rest, line, at, ":numpy")
-        return Reply("info", numpy_code(answer.result, self.rules).rstrip("\n").splitlines())
-
-    def _cmd_check(self, line, rest, at):
-        with self._sub(rest, line, at):
-            answer = self._needs_answer(rest, line, at, ":check")
-        if answer.wrt is None:
-            raise _user_error(":check needs a derivative query, e.g. :check d/dx x'*A*x",
-                              line, at)
-        from matcalc.equivalence import check_derivative
-        result = check_derivative(answer.expr, answer.wrt, answer.numerator, answer.kind,
-                                  self.rules.language, dims=self.dims)
-        return Reply("info", result.lines())
-
-    def _cmd_eval(self, line, rest, at):
-        pieces = _split_top(rest)
-        base = at - (len(rest) - len(rest.lstrip()))
-        (e_at, text), assignments = pieces[0], pieces[1:]
-        values = dict(self.values)
-        for p_at, piece in assignments:
-            p_at += len(piece) - len(piece.lstrip())
-            piece = piece.lstrip()
-            m = _ASSIGN.match(piece)
-            if not m:
-                raise _user_error("expected NAME = VALUE after the expression, e.g. "
-                                  ":eval x'*x, x = [1, 2]", line, base + p_at)
-            v_at = base + p_at + m.end()
-            values[m["name"]] = parse_value(piece[m.end():].strip(), line,
-                                            v_at + len(piece[m.end():]) -
-                                            len(piece[m.end():].lstrip()))
-        f = self.parse(text, line, base + e_at)
-        from matcalc.numeric import evaluate
-        missing = [n for n in f.variables() if n not in values]
-        if missing:
-            raise _user_error(f"no value for {', '.join(missing)}: give it as "
-                              f"{missing[0]} = [1, 2, 3] (after the expression, or on a line "
-                              f"of its own)", line, base + e_at, MatcalcError)
-        import numpy as np
-        with np.errstate(all="ignore"):
-            result = evaluate(f, {n: values[n] for n in f.variables()},
-                              language=self.rules.language, dims=self.dims)
-        lines = format_value(result).splitlines()
-        if not np.all(np.isfinite(result)):
-            lines.append("  (NaN or inf: some function is outside its domain here, such as "
-                         "log or sqrt of a negative number)")
-        return Reply("answer", lines)
-
-    def _cmd_equal(self, line, rest, at):
-        pieces = _split_top(rest)
-        base = at - (len(rest) - len(rest.lstrip()))
-        if len(pieces) != 2 or not all(p.strip() for _, p in pieces):
-            raise _user_error(":equal takes two expressions separated by a comma: "
-                              ":equal x'*(A + A'), (A*x + A'*x)'", line, at)
-        (a_at, a), (b_at, b) = pieces
-        self.parse(a, line, base + a_at)             # each side alone: errors point here
-        self.parse(b, line, base + b_at)
-        from matcalc.equivalence import equivalent
-        result = equivalent(a, b, self._shapes(), self.assume, language=self.rules.language,
-                            dims=self.dims, kinds=dict(self.kinds))
-        return Reply("answer", str(result).splitlines())
-
-    def _cmd_graph(self, line, rest, at):
-        from matcalc.graph import render, to_dot
-        if rest.strip():
-            f = self.parse(rest, line, at - (len(rest) - len(rest.lstrip())))
-        elif self.last is not None:
-            f = self.last.result
-        else:
-            raise _user_error(":graph needs an expression, e.g. :graph x'*A*x", line, len(line))
-        dot = to_dot(f)
-        from pathlib import Path
-        path = render(dot, Path("matcalc-graph.svg"))
-        if path is not None:
-            return Reply("info", [f"wrote {path.resolve()} ({f.node_count()} nodes)"])
-        return Reply("info", dot.rstrip("\n").splitlines() + [
-            "(Graphviz's dot is not installed: save the text above as graph.dot and run "
-            "dot -Tsvg graph.dot -o graph.svg, or paste it into an online Graphviz viewer)"])
-
-    def _cmd_layout(self, line, rest, at):
-        word = rest.strip().lower()
-        if not word:
-            return Reply("info", [f"layout: {self.layout}"])
-        if word not in ("numerator", "denominator"):
-            raise _user_error(f"unknown layout {rest.strip()!r}; expected numerator or "
-                              "denominator", line, at)
-        self.layout = word
-        what = ("derivatives are shown transposed, as in the Matrix Cookbook and SymPy"
-                if word == "denominator" else "the derivative of a scalar by a column vector "
-                "is a row (matcalc's default)")
-        return Reply("info", [f"layout: {word}: {what}"])
-
-    def _cmd_rules(self, line, rest, at):
-        pattern = rest.strip().lower()
-        chosen = [r for r in self.rules.rules if not pattern or pattern in r.name.lower()
-                  or pattern in r.kind or pattern in r.where_text.lower()]
-        if not chosen:
-            raise _user_error(f"no rule matches {rest.strip()!r}", line, at, MatcalcError)
-        w1 = max(len(r.name) for r in chosen)
-        w2 = max(len(r.kind) for r in chosen)
-        lines = [f"{r.name:<{w1}}  {r.kind:<{w2}}  {r.where_text}" for r in chosen]
-        lines.append(f"({len(chosen)} of {len(self.rules.rules)} rules"
-                     + (f" matching {rest.strip()!r})" if pattern else ")"))
-        return Reply("info", lines)
-
-    def _cmd_load(self, line, rest, at):
-        import shlex
-        try:
-            files = shlex.split(rest)
-        except ValueError as exc:
-            raise _user_error(f"{exc}", line, at) from None
-        if not files:
-            raise _user_error(":load needs a rules file: :load my_rules.yaml", line, len(line))
-        from matcalc.rules import load_rules
-        rules = load_rules(*self.rule_files, *files)
-        before = len(self.rules.rules)
-        self._rules = rules
-        self.rule_files.extend(files)
-        added = len(rules.rules) - before
-        funcs = len(rules.language.functions) - 0
-        return Reply("info", [f"loaded {', '.join(files)}: {added} rules "
-                              f"({len(rules.rules)} in all, {funcs} functions)"])
-
-    def _cmd_vars(self, line, rest, at):
-        lines = [self._declaration(n) for n in sorted(set(self.shapes) | set(self.kinds))]
-        lines += [f"{n} = {s} (a dimension)" for n, s in sorted(self.dims.items())]
-        lines += [f"{n} = {json.dumps(v)}" for n, v in sorted(self.values.items())]
-        lines.append(f"layout: {self.layout}" + (f"; rules loaded from {', '.join(self.rule_files)}"
-                                                 if self.rule_files else ""))
-        if len(lines) == 1:
-            lines.insert(0, "nothing declared: names a-g are scalars, h-z vectors, A-Z "
-                            "matrices (declare with x: vector(n))")
-        return Reply("info", lines)
-
-    def _cmd_forget(self, line, rest, at):
-        names = rest.split()
-        if not names:
-            raise _user_error(":forget needs names: :forget x A n", line, len(line))
-        gone = []
-        for n in names:
-            found = False
-            for table in (self.shapes, self.kinds, self.assume, self.dims, self.values):
-                found = table.pop(n, None) is not None or found
-            if found:
-                gone.append(n)
-        unknown = [n for n in names if n not in gone]
-        out = [f"forgot {', '.join(gone)}"] if gone else []
-        if unknown:
-            out.append(f"(nothing was declared for {', '.join(unknown)})")
-        return Reply("info", out)
+        from matcalc.commands import run_command
+        return run_command(self, line)
 
 
 def _scalar_for(kind: str, f: E.Expr) -> None:
     if kind in ("grad", "hessian") and f.shape:
         raise MatcalcError(f"{kind} needs a scalar expression; {f} is {f.shape_text} (use "
                            f"d/dx or diff for its Jacobian)")
-
-
-class _Within:
-    """Re-point errors raised for a piece of a line at the whole line."""
-
-    def __init__(self, session, line, offset):
-        self.session, self.line, self.offset = session, line, offset
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, exc, tb):
-        if isinstance(exc, MatcalcError) and self.offset:
-            text = self.line[self.offset:]
-            raise Session._repoint(exc, text, self.line, self.offset) from None
-        return False
 
 
 # ---------------------------------------------------------------- values
@@ -720,44 +457,3 @@ def _shape_of(value):
             return None
         return (len(value),) + shapes[0]
     return None
-
-
-def format_value(value) -> str:
-    import numpy as np
-    if isinstance(value, float):
-        return repr(value)
-    arr = np.asarray(value)
-    kind = "vector" if arr.ndim == 1 else ("row vector" if arr.shape[0] == 1 else "matrix")
-    text = np.array2string(arr, separator=", ", precision=6, suppress_small=True,
-                           max_line_width=100)
-    shape = " × ".join(str(d) for d in arr.shape) if arr.ndim == 2 else f"{arr.shape[0]}×1"
-    return f"{text}\n  ({kind}, {shape})"
-
-
-def numpy_code(expr: E.Expr, rules=None) -> str:
-    """NumPy source for ``expr`` from matcalc's code generator.
-
-    The interface is ``matcalc.codegen.numpy_source(expr, name="f")``; the generator's own
-    branch also offers it as ``matcalc.compiled.numpy_source``, which is used when codegen does
-    not export it.  ``rules`` is passed on where the generator accepts it (user functions).
-    """
-    import importlib
-    import inspect
-    source = None
-    for module in ("matcalc.codegen", "matcalc.compiled"):
-        try:
-            source = getattr(importlib.import_module(module), "numpy_source", None)
-        except ImportError:
-            continue
-        if source is not None:
-            break
-    if source is None:
-        raise MatcalcError("NumPy code generation is not available in this matcalc "
-                           "(matcalc.codegen is missing)")
-    try:
-        accepts_rules = "rules" in inspect.signature(source).parameters
-    except (TypeError, ValueError):
-        accepts_rules = False
-    if accepts_rules and rules is not None:
-        return source(expr, name="f", rules=rules)
-    return source(expr, name="f")

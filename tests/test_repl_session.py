@@ -1,4 +1,4 @@
-"""The query language of the REPL and ``matcalc -c`` (matcalc/session.py), in process.
+"""The query language of the REPL and ``matcalc -c`` (session.py, commands.py), in process.
 
 Each test is a short conversation: the lines a person types and what comes back.  Errors are
 MatcalcErrors whose message shows what, where (a caret under the typed line) and what was
