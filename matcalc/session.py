@@ -93,6 +93,7 @@ class Session:
         self.rule_files: list[str] = []
         self._rules = rules
         self.last: Answer | None = None
+        self._seen: set[str] = set()             # names met in expressions
 
     # ------------------------------------------------------------ state
     @property
@@ -103,7 +104,8 @@ class Session:
         return self._rules
 
     def variable_names(self) -> list[str]:
-        return sorted(set(self.shapes) | set(self.kinds) | set(self.values))
+        """Names declared, given values, or met in an expression (for Tab completion)."""
+        return sorted(set(self.shapes) | set(self.kinds) | set(self.values) | self._seen)
 
     def function_names(self) -> list[str]:
         return self.rules.language.names()
@@ -119,10 +121,11 @@ class Session:
         if not text.strip():
             raise _user_error("expected an expression here", line, min(offset, len(line)))
         try:
-            return parse(text, self._shapes(), self.assume, self.rules.language,
-                         dict(self.kinds))
+            f = parse(text, self._shapes(), self.assume, self.rules.language, dict(self.kinds))
         except (ParseError, MatcalcError) as exc:
             raise self._repoint(exc, text, line, offset) from None
+        self._seen.update(f.variables())
+        return f
 
     @staticmethod
     def _repoint(exc: MatcalcError, text: str, line: str, offset: int) -> MatcalcError:
@@ -255,18 +258,21 @@ class Session:
         if self.layout == "numerator" or kind == "grad" or not result.shape:
             return result
         from matcalc.build import build
-        from matcalc.diff import _Engine, _simplify
-        from matcalc.simplify import Trace
-        lang = self.rules.language
-        t = build("transpose", (result,), lang=lang)
-        engine = _Engine(self.rules, E.var("\0", ()), None, Trace())
-        return _simplify(self.rules, t, engine, Trace())
+        return self.simplified(build("transpose", (result,), lang=self.rules.language))
 
     def simplified(self, f: E.Expr) -> E.Expr:
-        """``f`` rewritten by the simplification rules (as answers are)."""
-        from matcalc.diff import _Engine, _simplify
+        """``f`` rewritten by the simplification rules, as answers are.
+
+        The engine has no public simplify() yet, so this borrows the one the derivative
+        uses (with a variable that occurs nowhere, every subexpression counts as constant);
+        should that internal change, expressions are shown as typed rather than failing.
+        """
         from matcalc.simplify import Trace
-        engine = _Engine(self.rules, E.var("\0", ()), None, Trace())
+        try:
+            from matcalc.diff import _Engine, _simplify
+            engine = _Engine(self.rules, E.var("\0", ()), None, Trace())
+        except (ImportError, TypeError):
+            return f
         return _simplify(self.rules, f, engine, Trace())
 
     def _show_expr(self, f: E.Expr) -> list[str]:

@@ -133,7 +133,10 @@ def test_a_session_at_the_terminal(env, tmp_path):
     assert "rules that fired" in out
     assert re.search(r"rules/\S+\.yaml:\d+", out), out
 
-    term.send(":expl\t")                                # Tab completes the command
+    term.send("d/dx x'*A*x + sum(sigm\t")             # Tab completes a function name
+    term.expect("sum(sigmoid")
+    term.send("(x))\x01\x0b")                          # Ctrl-A Ctrl-K: line editing works
+    term.send(":expl\t")                                # ... and Tab completes a command
     term.expect(":explain ")
     out = term.line("d/dx x'*x")
     assert "rules that fired" in out and "2xᵀ" in out
