@@ -267,13 +267,14 @@ class Session:
         uses (with a variable that occurs nowhere, every subexpression counts as constant);
         should that internal change, expressions are shown as typed rather than failing.
         """
-        from matcalc.simplify import Trace
+        from matcalc.simplify import Simplifier, Trace
         try:
-            from matcalc.diff import _Engine, _simplify
-            engine = _Engine(self.rules, E.var("\0", ()), None, Trace())
-        except (ImportError, TypeError):
+            from matcalc.diff import _Engine
+            trace = Trace()
+            engine = _Engine(self.rules, E.var("\0", ()), None, trace)
+            return Simplifier(self.rules, self.rules.identities, engine.condition, trace)(f)
+        except (ImportError, TypeError, AttributeError):
             return f
-        return _simplify(self.rules, f, engine, Trace())
 
     def _show_expr(self, f: E.Expr) -> list[str]:
         g = self.simplified(f)
