@@ -7,11 +7,13 @@ files) and Lark's LALR tables are kept in files:
 
 - where: ``$MATCALC_CACHE_DIR``, else ``$XDG_CACHE_HOME/matcalc``, else ``~/.cache/matcalc``;
   ``MATCALC_CACHE_DIR=off`` turns the cache off;
-- key: a SHA-256 over the matcalc version, the Python version, the source of matcalc's own
-  modules (the code that builds and defines what is pickled), and the path and full content
-  of every grammar and rules file that went in (a user's rule files included, and the
-  working folder, which their messages name paths relative to).  Editing any of them makes a
-  new key, so a stale entry is never used; the older entry of the same name is deleted;
+- key: the matcalc version, the Python version, the path, size and modification time (in
+  nanoseconds) of matcalc's own modules (the code that builds and defines what is pickled),
+  the path and SHA-256 of the content of every grammar and rules file that went in (a user's
+  rule files included), and the working folder, which messages name user files relative to.
+  Editing any of them makes a new key, so a stale entry is never used; the older entry of
+  the same name is deleted.  The full key is stored in the entry and compared; the file name
+  carries a CRC of it;
 - trust: an entry is read only from a file in that folder that this user owns, starts with
   our header and the full key, and was written by this module (to a temporary file, then
   renamed into place, so a reader never sees half a file).  It is loaded with ``pickle``,
@@ -24,17 +26,15 @@ files) and Lark's LALR tables are kept in files:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import sys
-import tempfile
+import zlib
 from pathlib import Path
 
-MAGIC = b"matcalc-cache 1\n"
+MAGIC = b"matcalc-cache 2\n"
 _PACKAGE = Path(__file__).resolve().parent
 _memo: dict[tuple, object] = {}          # (name, key) -> the object, once loaded or built
-_source_digest: list[bytes] = []
 
 
 def cache_dir() -> Path | None:
@@ -47,27 +47,33 @@ def cache_dir() -> Path | None:
     return base / "matcalc"
 
 
-def _sources() -> bytes:
-    """A digest of matcalc's own modules (a code change may change what a pickle means)."""
-    if not _source_digest:
-        h = hashlib.sha256()
-        for path in sorted(_PACKAGE.glob("*.py")):
-            h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-        _source_digest.append(h.digest())
-    return _source_digest[0]
+_own: list[str] = []                     # matcalc's own modules, stamped once per process
+
+
+def _stamp(path: str) -> str:
+    st = os.stat(path)
+    return f"{path}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def _content(path: str) -> str:
+    import hashlib                           # (already loaded: Lark imports it)
+    with open(path, "rb") as f:
+        return f"{path}:{hashlib.sha256(f.read()).hexdigest()}"
 
 
 def key(paths, extra: str = "") -> str:
-    """The cache key for an object built from ``paths`` (raises OSError if one is unreadable)."""
+    """The cache key for an object built from ``paths`` (raises OSError if one is missing)."""
     from matcalc import __version__
-    h = hashlib.sha256()
-    h.update(f"{__version__}\0{sys.version_info[:2]}\0{extra}\0".encode())
-    h.update(_sources())
-    for path in paths:
-        path = Path(path)
-        h.update(str(path.resolve()).encode() + b"\0")
-        h.update(hashlib.sha256(path.read_bytes()).digest())
-    return h.hexdigest()
+    if not _own:
+        _own.append("\n".join(_stamp(str(p)) for p in sorted(_PACKAGE.glob("*.py"))))
+    parts = [f"matcalc {__version__}", f"python {sys.version_info[:2]}", f"extra {extra}",
+             _own[0]]
+    parts += [_content(os.path.abspath(p)) for p in paths]
+    return "\n".join(parts)
+
+
+def _short(k: str) -> str:
+    return f"{zlib.crc32(k.encode()):08x}{len(k):x}"
 
 
 def builtin_files() -> list[Path]:
@@ -77,7 +83,7 @@ def builtin_files() -> list[Path]:
 
 
 def _entry(folder: Path, name: str, k: str) -> Path:
-    return folder / f"{name}-{k[:24]}.pickle"
+    return folder / f"{name}-{_short(k)}.pickle"
 
 
 def load(name: str, paths, extra: str = ""):
@@ -96,7 +102,10 @@ def load(name: str, paths, extra: str = ""):
         with open(path, "rb") as f:
             if hasattr(os, "getuid") and os.fstat(f.fileno()).st_uid != os.getuid():
                 return None                            # not written by this user
-            if f.read(len(MAGIC)) != MAGIC or f.readline().rstrip(b"\n") != k.encode():
+            if f.read(len(MAGIC)) != MAGIC:
+                return None
+            size = int(f.readline())
+            if f.read(size) != k.encode():
                 return None
             obj = pickle.load(f)
     except Exception:                                  # missing, truncated, corrupt: rebuild
@@ -127,7 +136,9 @@ def _store(folder: Path, name: str, k: str, obj) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-        _write_atomically(folder, _entry(folder, name, k), MAGIC + k.encode() + b"\n" + data)
+        head = k.encode()
+        _write_atomically(folder, _entry(folder, name, k),
+                          MAGIC + b"%d\n" % len(head) + head + data)
         for old in folder.glob(f"{name}-*.pickle"):        # the entries this one replaces
             if old.name != _entry(folder, name, k).name:
                 old.unlink(missing_ok=True)
@@ -136,6 +147,7 @@ def _store(folder: Path, name: str, k: str, obj) -> None:
 
 
 def _write_atomically(folder: Path, path: Path, data: bytes) -> None:
+    import tempfile
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -152,11 +164,11 @@ def lark_parser(grammar: str, **options):
     folder = cache_dir()
     if folder is None:
         return Lark(grammar, **options)
-    digest = hashlib.sha256(grammar.encode()).hexdigest()[:24]
-    final = folder / f"grammar-{digest}.lark-cache"
+    final = folder / f"grammar-{_short(grammar)}.lark-cache"
     try:
         if final.is_file() and (not hasattr(os, "getuid") or final.stat().st_uid == os.getuid()):
             return Lark(grammar, cache=str(final), **options)   # Lark checks its own hash
+        import tempfile
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
         os.close(fd)

@@ -42,7 +42,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"matcalc: error: {message}\n")
 
 
-def _build() -> argparse.ArgumentParser:
+COMMANDS = ("parse", "diff", "grad", "hessian", "check-rules")
+
+
+def _build(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; ``only`` builds just that command's subparser (each costs a millisecond
+    of a one-shot start), "" none of them (``-c QUERY``)."""
     from matcalc import __version__
     top = _Parser(prog="matcalc", description="Matrix calculus you can read, checked by numbers.",
                   epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -50,17 +55,20 @@ def _build() -> argparse.ArgumentParser:
     top.add_argument("-c", dest="query", metavar="QUERY",
                      help="answer QUERY as the REPL would (';' separates several) and exit")
     sub = top.add_subparsers(dest="command", metavar="COMMAND")
-    p = sub.add_parser("parse", help="parse an expression: its forms, shape and variables",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("expr", help="the expression, e.g. \"x'*A*x\"")
-    p.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS",
-                   help="declare a shape: x=n, A=m,n, c= (scalar); repeatable")
-    p.add_argument("--assume", action="append", default=[], metavar="NAME=PROP",
-                   help="symmetric, diagonal or posdef; repeatable")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    if only in (None, "parse"):
+        p = sub.add_parser("parse", help="parse an expression: its forms, shape and variables",
+                           epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("expr", help="the expression, e.g. \"x'*A*x\"")
+        p.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS",
+                       help="declare a shape: x=n, A=m,n, c= (scalar); repeatable")
+        p.add_argument("--assume", action="append", default=[], metavar="NAME=PROP",
+                       help="symmetric, diagonal or posdef; repeatable")
+        p.add_argument("--json", action="store_true", help="print one JSON object")
     for name, what in (("diff", "the derivative in numerator layout"),
                        ("grad", "the gradient of a scalar, shaped like the variable"),
                        ("hessian", "the Hessian (derivative of the transposed gradient)")):
+        if only not in (None, name):
+            continue
         q = sub.add_parser(name, help=what, epilog=EXAMPLES,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         q.add_argument("expr", help="the expression, e.g. \"x'*A*x\"")
@@ -80,10 +88,11 @@ def _build() -> argparse.ArgumentParser:
         q.add_argument("--check", action="store_true",
                        help="check the answer with numbers (backprop and central differences "
                             "at random sizes 2..6); exit 1 if it disagrees")
-    c = sub.add_parser("check-rules", help="prove rules numerically (all built-in rules, or "
-                       "the rules of the given files)")
-    c.add_argument("files", nargs="*", metavar="FILE")
-    c.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    if only in (None, "check-rules"):
+        c = sub.add_parser("check-rules", help="prove rules numerically (all built-in rules, "
+                           "or the rules of the given files)")
+        c.add_argument("files", nargs="*", metavar="FILE")
+        c.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     return top
 
 
@@ -211,7 +220,10 @@ def main(argv: list[str] | None = None) -> int:
             return repl.main()
         except KeyboardInterrupt:
             return 130
-    parser = _build()
+    only = argv[0] if argv[0] in COMMANDS else None
+    if argv[0] == "-c" and len(argv) == 2:
+        only = ""
+    parser = _build(only)
     args = parser.parse_args(_expression_last(argv))
     if args.query is not None:
         if args.command is not None:
