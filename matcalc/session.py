@@ -26,7 +26,8 @@ from matcalc import expr as E
 from matcalc.errors import MatcalcError, ParseError
 
 NAME = r"[^\W\d]\w*"
-_DIFF = re.compile(rf"\s*[d∂]\s*/\s*[d∂]\s*(?P<wrt>{NAME})", re.UNICODE)
+_DIFF = re.compile(rf"\s*[d∂]\s*/\s*[d∂](?P<wrt>{NAME})", re.UNICODE)
+_DIFF_SPACED = re.compile(r"\s*[d∂]\s*/\s*[d∂](?=\s|$)", re.UNICODE)
 _CALL = re.compile(r"\s*(?P<fn>diff|grad|hessian)\s*\(", re.UNICODE)
 _DECLARE = re.compile(rf"\s*(?P<names>{NAME}(?:\s*,\s*{NAME})*)\s*:(?!\S*=)", re.UNICODE)
 _ASSIGN = re.compile(rf"\s*(?P<name>{NAME})\s*=(?!=)", re.UNICODE)
@@ -202,6 +203,9 @@ class Session:
     def query(self, line: str):
         """("expr", Expr) or (kind, Expr, wrt) for a derivative query."""
         m = _DIFF.match(line)
+        if m is None and (line.lstrip().startswith("∂") or _DIFF_SPACED.match(line)):
+            raise _user_error("a derivative is written ∂/∂x EXPR (or d/dx EXPR), with the "
+                              "variable's name after ∂/∂", line, len(line) - len(line.lstrip()))
         if m:
             rest_at = m.end()
             rest = line[rest_at:]
@@ -291,8 +295,24 @@ class Session:
                 f"  where:  {variables or 'no variables'}", f"  text:   {e}"]
 
     # ------------------------------------------------------------ declarations
+    def _check_name(self, name: str, line: str) -> None:
+        """A declared name must be one the grammar reads as a variable."""
+        pos = line.find(name)
+        if self.rules.language.get(name) is not None:
+            raise _user_error(f"{name} is a function of the language; choose another name",
+                              line, pos)
+        try:
+            ok = self.parse(name).op == "var"
+        except MatcalcError:
+            ok = False
+        if not ok:
+            raise _user_error(f"{name!r} is not a name matcalc reads: names are Latin or Greek "
+                              "letters, digits and _, starting with a letter", line, pos)
+
     def _declare(self, line: str, m) -> Reply:
         names = [n.strip() for n in m["names"].split(",")]
+        for name in names:
+            self._check_name(name, line)
         spec_at = m.end()
         spec = line[spec_at:]
         tokens = [(t.start() + spec_at, t.group()) for t in

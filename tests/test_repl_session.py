@@ -74,6 +74,10 @@ def test_declarations_persist_and_change_answers(s):
     (":explian d/dx x'*x", "unknown command ':explian'; did you mean ':explain'?", 1),
     (":explain x'*x", ":explain needs a derivative query", 10),
     (":check d/dx x'*A*", "expected an operand after '*'", 18),
+    ("∂/∂ x'*x", "a derivative is written ∂/∂x EXPR", 1),
+    ("d/d x'*x", "a derivative is written ∂/∂x EXPR", 1),
+    ("é: scalar", "'é' is not a name matcalc reads", 1),
+    ("x, sum: vector(n)", "sum is a function of the language", 4),
 ])
 def test_errors_say_what_where_and_what_was_expected(s, line, message, column):
     text = error(s, line)
