@@ -188,16 +188,3 @@ def lark_parser(grammar: str, **options):
     finally:
         Path(tmp).unlink(missing_ok=True)
 
-
-def clear() -> int:
-    """Delete every cache entry (``matcalc --clear-cache``); the number of files removed."""
-    folder = cache_dir()
-    if folder is None or not folder.is_dir():
-        return 0
-    count = 0
-    for path in folder.iterdir():
-        if path.suffix in (".pickle", ".lark-cache") or path.name.startswith(".tmp-"):
-            path.unlink(missing_ok=True)
-            count += 1
-    _memo.clear()
-    return count

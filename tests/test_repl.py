@@ -197,3 +197,15 @@ def test_ctrl_c_interrupts_a_long_computation_and_the_session_goes_on(env):
     assert "2xᵀ" in out and "shape:  1×k" in out     # the declaration survived
     term.send("\x04")
     assert term.wait() == 0
+
+
+def test_history_lives_in_the_users_data_folder(monkeypatch, tmp_path):
+    from matcalc.repl import history_path
+    monkeypatch.delenv("MATCALC_HISTORY", raising=False)
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert history_path() == tmp_path / ".local" / "share" / "matcalc" / "history"
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert history_path() == tmp_path / "data" / "matcalc" / "history"
+    monkeypatch.setenv("MATCALC_HISTORY", str(tmp_path / "h"))
+    assert history_path() == tmp_path / "h"
