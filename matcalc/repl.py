@@ -19,7 +19,6 @@ import sys
 from pathlib import Path
 
 from matcalc.errors import MatcalcError
-from matcalc.commands import ALIASES, COMMANDS
 from matcalc.session import KINDS, PROPERTIES, QUERY_WORDS, Quit, Session
 
 BANNER = "matcalc {version}: matrix calculus you can read.  :help for help, Ctrl-D to leave."
@@ -154,6 +153,7 @@ class _Completer:
         self.matches: list[str] = []
 
     def candidates(self, text: str, line: str, begin: int) -> list[str]:
+        from matcalc.commands import ALIASES, COMMANDS
         head = line[:begin]
         if not head.strip() and text.startswith(":"):
             return sorted(c + " " for c in list(COMMANDS) if c.startswith(text))

@@ -307,15 +307,14 @@ def _build_builtin_rules() -> RuleSet:
 
 def load_rules(*paths) -> RuleSet:
     """The built-in rules extended by the given files; the built-in set is not changed."""
-    import hashlib
     import os
+    import zlib
 
     from matcalc import cache
     if not all(isinstance(p, (str, os.PathLike)) for p in paths):
         return builtin_rules().extended(paths)
     files = [Path(p) for p in paths]
     # one cache entry per list of files; messages name them relative to the working folder
-    name = "user-rules-" + hashlib.sha256("\0".join(str(p.resolve()) for p in files)
-                                          .encode()).hexdigest()[:12]
+    name = "user-rules-%08x" % zlib.crc32("\0".join(str(p.resolve()) for p in files).encode())
     return cache.cached(name, cache.builtin_files() + files,
                         lambda: builtin_rules().extended(paths), extra=os.getcwd())
