@@ -187,4 +187,3 @@ def lark_parser(grammar: str, **options):
         return Lark(grammar, **options)
     finally:
         Path(tmp).unlink(missing_ok=True)
-
