@@ -20,15 +20,17 @@ from matcalc.shapes import format_shape
 __version__ = "0.1.0"
 __all__ = ["AutogradError", "EvaluationError", "Expr", "LinAlgError", "MatcalcError",
            "ParseError", "RuleFileError", "ShapeError", "UnknownFunctionError", "__version__",
-           "RuleSet", "diff", "evaluate", "explain", "format_shape", "grad", "hessian",
-           "load_rules", "numeric_jacobian", "parse", "compile"]
+           "RuleSet", "check_derivative", "compile", "diff", "equivalent", "evaluate",
+           "explain", "format_shape", "grad", "hessian", "load_rules", "numeric_jacobian",
+           "parse", "to_dot"]
 
 _LAZY = {"evaluate": "matcalc.numeric", "numeric_jacobian": "matcalc.numeric",
-         "compile": "matcalc.compiled"}
+         "compile": "matcalc.compiled", "equivalent": "matcalc.equivalence",
+         "check_derivative": "matcalc.equivalence", "to_dot": "matcalc.graph"}
 
 
 def __getattr__(name):
-    """Numeric entry points load NumPy only when first used."""
+    """Numeric entry points load NumPy only when first used (``to_dot`` is simply rare)."""
     if name in _LAZY:
         import importlib
         value = getattr(importlib.import_module(_LAZY[name]), name)

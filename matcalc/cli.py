@@ -1,9 +1,14 @@
-"""The ``matcalc`` command line: one-shot commands (the interactive REPL is still to come).
+"""The ``matcalc`` command line: the REPL, ``-c QUERY``, and one-shot commands.
 
-    matcalc diff "x'*A*x" --wrt x [--shape x=n] [--assume A=symmetric] [--json] [--explain]
+    matcalc                                   the REPL (a script when stdin is not a terminal)
+    matcalc -c "d/dx x'*A*x"                  one line of the REPL's query language
+    matcalc diff "x'*A*x" --wrt x [--shape x=n] [--assume A=symmetric]
+                 [--json | --latex | --numpy] [--explain] [--check] [--rules FILE]
     matcalc grad ... | matcalc hessian ... | matcalc parse EXPR | matcalc check-rules [FILES]
 
 Exit codes: 0 an answer, 1 a user error (message on stderr, never a traceback), 2 usage.
+A symbolic query never imports NumPy (only --check, --numpy and check-rules do), and the
+compiled rules come from the disk cache (matcalc/cache.py): that is what makes it start fast.
 """
 
 from __future__ import annotations
@@ -15,7 +20,13 @@ import sys
 from matcalc.errors import MatcalcError
 
 EXAMPLES = """examples:
+  matcalc                                          (the REPL; :help inside)
+  matcalc -c "d/dx x'*A*x"
+  matcalc -c "A: matrix(n,n) symmetric; grad(x'*A*x, x)"
+  matcalc < queries.txt                            (one query per line)
   matcalc diff "x'*A*x" --wrt x
+  matcalc diff "x'*A*x" --wrt x --check
+  matcalc grad "norm2(A*x - b)^2" --wrt x --json
   matcalc diff "log(det(X))" --wrt X --explain
   matcalc hessian "sum(log(vector(1) + exp(-y.*(X*w))))" --wrt w
   matcalc check-rules my_rules.yaml
@@ -31,23 +42,33 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"matcalc: error: {message}\n")
 
 
-def _build() -> argparse.ArgumentParser:
+COMMANDS = ("parse", "diff", "grad", "hessian", "check-rules")
+
+
+def _build(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; ``only`` builds just that command's subparser (each costs a millisecond
+    of a one-shot start), "" none of them (``-c QUERY``)."""
     from matcalc import __version__
     top = _Parser(prog="matcalc", description="Matrix calculus you can read, checked by numbers.",
                   epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     top.add_argument("--version", action="version", version=f"matcalc {__version__}")
+    top.add_argument("-c", dest="query", metavar="QUERY",
+                     help="answer QUERY as the REPL would (';' separates several) and exit")
     sub = top.add_subparsers(dest="command", metavar="COMMAND")
-    p = sub.add_parser("parse", help="parse an expression: its forms, shape and variables",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("expr", help="the expression, e.g. \"x'*A*x\"")
-    p.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS",
-                   help="declare a shape: x=n, A=m,n, c= (scalar); repeatable")
-    p.add_argument("--assume", action="append", default=[], metavar="NAME=PROP",
-                   help="symmetric, diagonal or posdef; repeatable")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    if only in (None, "parse"):
+        p = sub.add_parser("parse", help="parse an expression: its forms, shape and variables",
+                           epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("expr", help="the expression, e.g. \"x'*A*x\"")
+        p.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS",
+                       help="declare a shape: x=n, A=m,n, c= (scalar); repeatable")
+        p.add_argument("--assume", action="append", default=[], metavar="NAME=PROP",
+                       help="symmetric, diagonal or posdef; repeatable")
+        p.add_argument("--json", action="store_true", help="print one JSON object")
     for name, what in (("diff", "the derivative in numerator layout"),
                        ("grad", "the gradient of a scalar, shaped like the variable"),
                        ("hessian", "the Hessian (derivative of the transposed gradient)")):
+        if only not in (None, name):
+            continue
         q = sub.add_parser(name, help=what, epilog=EXAMPLES,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         q.add_argument("expr", help="the expression, e.g. \"x'*A*x\"")
@@ -61,11 +82,17 @@ def _build() -> argparse.ArgumentParser:
         form = q.add_mutually_exclusive_group()
         form.add_argument("--json", action="store_true", help="print one JSON object")
         form.add_argument("--latex", action="store_true", help="print the LaTeX form only")
+        form.add_argument("--numpy", action="store_true",
+                          help="print NumPy code computing the answer")
         q.add_argument("--explain", action="store_true", help="list the rules that fired")
-    c = sub.add_parser("check-rules", help="prove rules numerically (all built-in rules, or "
-                       "the rules of the given files)")
-    c.add_argument("files", nargs="*", metavar="FILE")
-    c.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+        q.add_argument("--check", action="store_true",
+                       help="check the answer with numbers (backprop and central differences "
+                            "at random sizes 2..6); exit 1 if it disagrees")
+    if only in (None, "check-rules"):
+        c = sub.add_parser("check-rules", help="prove rules numerically (all built-in rules, "
+                           "or the rules of the given files)")
+        c.add_argument("files", nargs="*", metavar="FILE")
+        c.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     return top
 
 
@@ -121,37 +148,55 @@ def _expression_last(argv: list[str]) -> list[str]:
 def _run_derivative(args) -> int:
     import matcalc
     from matcalc.diff import derive
-    rules = matcalc.load_rules(*args.rules) if args.rules else None
+    from matcalc.parse import parse
+    from matcalc.rules import builtin_rules
+    rules = matcalc.load_rules(*args.rules) if args.rules else builtin_rules()
     shapes = _shapes(args.shape)
     assume = _declarations(args.assume, "assume")
+    f = parse(args.expr, shapes, assume, language=rules.language)
     if args.command == "diff":
-        d = derive(args.expr, args.wrt, shapes, assume, rules)
+        d = derive(f, args.wrt, rules=rules)
         answer, steps = d.result, d.steps
     else:
-        answer = getattr(matcalc, args.command)(args.expr, args.wrt, shapes, assume, rules)
+        answer = getattr(matcalc, args.command)(f, args.wrt, rules=rules)
         steps = []
-        if args.explain:
-            steps = derive(args.expr, args.wrt, shapes, assume, rules).steps
+        if args.explain or args.json:
+            steps = derive(f, args.wrt, rules=rules).steps
+    check = None
+    if args.check:
+        from matcalc.equivalence import check_derivative
+        check = check_derivative(f, args.wrt, answer, args.command, rules.language)
     if args.json:
-        print(json.dumps({"input": args.expr, "wrt": args.wrt, "derivative": str(answer),
-                          "shape": answer.shape_text, "unicode": answer.unicode(),
-                          "latex": answer.latex(),
-                          "steps": [{"rule": s.rule, "where": s.where, "before": str(s.before),
-                                     "after": str(s.after), "note": s.note} for s in steps]},
-                         ensure_ascii=False))
-        return 0
-    if args.latex:
+        out = {"input": args.expr, "wrt": args.wrt, "derivative": str(answer),
+               "shape": answer.shape_text, "unicode": answer.unicode(),
+               "latex": answer.latex(),
+               "steps": [{"rule": s.rule, "where": s.where, "before": str(s.before),
+                          "after": str(s.after), "note": s.note} for s in steps]}
+        if check is not None:
+            out["check"] = {"ok": check.ok, "points": check.trials,
+                            "backprop": {"max_abs": check.bp_abs, "max_rel": check.bp_rel},
+                            "central_differences": {"max_abs": check.fd_abs,
+                                                    "max_rel": check.fd_rel}}
+        print(json.dumps(out, ensure_ascii=False))
+    elif args.latex:
         print(answer.latex())
-        return 0
-    print(answer.unicode())
-    print(f"  shape:  {answer.shape_text}")
-    print(f"  text:   {answer}")
-    if args.explain:
-        for i, step in enumerate(steps, 1):
-            print(f"  {i:3d}. {step.rule} ({step.where}): {step.before}  →  {step.after}")
-            if step.note:
-                print(f"       note: {step.note}")
-    return 0
+    elif args.numpy:
+        from matcalc.commands import numpy_code
+        print(numpy_code(answer, rules), end="")
+    else:
+        print(answer.unicode())
+        print(f"  shape:  {answer.shape_text}")
+        variables = ", ".join(f"{n} is {v.shape_text}" for n, v in answer.variables().items())
+        print(f"  where:  {variables or 'no variables'}")
+        print(f"  text:   {answer}")
+        if args.explain:
+            for i, step in enumerate(steps, 1):
+                print(f"  {i:3d}. {step.rule} ({step.where}): {step.before}  →  {step.after}")
+                if step.note:
+                    print(f"       note: {step.note}")
+    if check is not None and not args.json:
+        print("\n".join(check.lines()), file=sys.stdout if check.ok else sys.stderr)
+    return 0 if check is None or check.ok else 1
 
 
 def _run_check_rules(args) -> int:
@@ -168,8 +213,27 @@ def _run_check_rules(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _build()
-    args = parser.parse_args(_expression_last(sys.argv[1:] if argv is None else list(argv)))
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:                                   # the REPL (or a script on stdin)
+        from matcalc import repl
+        try:
+            return repl.main()
+        except KeyboardInterrupt:
+            return 130
+    only = argv[0] if argv[0] in COMMANDS else None
+    if argv[0] == "-c" and len(argv) == 2:
+        only = ""
+    parser = _build(only)
+    args = parser.parse_args(_expression_last(argv))
+    if args.query is not None:
+        if args.command is not None:
+            parser.error("-c QUERY and a command do not go together")
+        from matcalc import repl
+        lines = repl.split_commands(args.query)
+        try:
+            return repl.run_lines(lines, numbered=len(lines) > 1)
+        except KeyboardInterrupt:
+            return 130
     if args.command is None:
         parser.print_help()
         return 2
@@ -182,6 +246,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:                        # a bug: say so, without a traceback
+        from matcalc.repl import _message
+        print(f"matcalc: {_message(exc)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -566,6 +566,14 @@ class _Gen:
         rows, cols = (self.dim(d) for d in shape)
         return self.dense_op(node, f"{self.vec(v)}.reshape({cols}, {rows}).T", [v], fresh=False)
 
+    def op_commutation(self, node):
+        """K with K vec(X) = vec(Xᵀ) for X r×c: row i*c + j of I picks column i + j*r."""
+        like = node.args[0].shape
+        rows = self.dim(like[0]) if like else "1"
+        cols = self.dim(like[1]) if len(like) == 2 else "1"
+        return self.dense_op(node, f"np.eye({rows} * {cols})[np.arange({rows} * {cols})"
+                                   f".reshape({cols}, {rows}).T.reshape(-1)]", [])
+
     def op_eye(self, node):
         return Val("eye", node.shape, self.dim(node.shape[0]))
 
@@ -1093,3 +1101,11 @@ def _output(gen: _Gen, v: Val, e: Expr) -> str:
     if not v.fresh:
         code = f"np.array({code})"
     return gen.bind(code, "out") if not _is_name(code) else code
+
+
+def numpy_source(expr, wrt=None, **options) -> str:
+    """The NumPy source of ``expr`` (and, with ``grad=True`` / ``hessian=True``, its
+    derivatives): a self-contained module importing only NumPy.  See
+    :func:`matcalc.compiled.numpy_source` for the options."""
+    from matcalc.compiled import numpy_source as source
+    return source(expr, wrt, **options)

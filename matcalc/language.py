@@ -167,6 +167,10 @@ def read_language_file(path: Path) -> list[Record]:
 @lru_cache(maxsize=None)
 def builtin_language() -> Language:
     """The language defined by the built-in rules/language/*.yaml."""
+    from matcalc import cache
+    rules = cache.load("builtin-rules", cache.builtin_files())    # a fast start (cache.py)
+    if rules is not None:
+        return rules.language
     from matcalc.resources import rule_files
     lang = Language({})
     for path in rule_files("language"):

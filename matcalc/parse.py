@@ -109,11 +109,10 @@ class _Builder:
 
 @lru_cache(maxsize=None)
 def _parser():
-    from lark import Lark
-
+    from matcalc.cache import lark_parser
     from matcalc.resources import grammar_path
-    return Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr",
-                transformer=_Builder(), keep_all_tokens=True, maybe_placeholders=False)
+    return lark_parser(grammar_path().read_text(encoding="utf-8"), parser="lalr",
+                       transformer=_Builder(), keep_all_tokens=True, maybe_placeholders=False)
 
 
 # ---------------------------------------------------------------- error display

@@ -291,6 +291,11 @@ class RuleSet:
 @lru_cache(maxsize=None)
 def builtin_rules() -> RuleSet:
     """The rules shipped in rules/ (language, derivatives, simplification)."""
+    from matcalc import cache
+    return cache.cached("builtin-rules", cache.builtin_files(), _build_builtin_rules)
+
+
+def _build_builtin_rules() -> RuleSet:
     from matcalc.resources import rules_dir
     lang = builtin_language()
     records: list[Record] = []
@@ -302,4 +307,14 @@ def builtin_rules() -> RuleSet:
 
 def load_rules(*paths) -> RuleSet:
     """The built-in rules extended by the given files; the built-in set is not changed."""
-    return builtin_rules().extended(paths)
+    import os
+    import zlib
+
+    from matcalc import cache
+    if not all(isinstance(p, (str, os.PathLike)) for p in paths):
+        return builtin_rules().extended(paths)
+    files = [Path(p) for p in paths]
+    # one cache entry per list of files; messages name them relative to the working folder
+    name = "user-rules-%08x" % zlib.crc32("\0".join(str(p.resolve()) for p in files).encode())
+    return cache.cached(name, cache.builtin_files() + files,
+                        lambda: builtin_rules().extended(paths), extra=os.getcwd())

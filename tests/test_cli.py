@@ -13,10 +13,11 @@ import sys
 import pytest
 
 
-def run(*args, cwd=None):
-    env = dict(os.environ, PYTHONIOENCODING="utf-8")
+def run(*args, cwd=None, stdin="", env=None):
+    env = dict(os.environ, PYTHONIOENCODING="utf-8", **(env or {}))
     return subprocess.run([sys.executable, "-m", "matcalc", *args], capture_output=True,
-                          text=True, encoding="utf-8", env=env, cwd=cwd, timeout=120)
+                          text=True, encoding="utf-8", env=env, cwd=cwd, timeout=120,
+                          input=stdin)
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +104,10 @@ def test_a_parse_error_shows_where(elsewhere):
 
 
 @pytest.mark.parametrize("args, says", [
-    ([], "usage: matcalc"),
+    (["-c"], "argument -c: expected one argument"),
+    (["-c", "1", "diff", "x", "--wrt", "x"], "-c QUERY and a command do not go together"),
+    (["diff", "x"], "the following arguments are required: --wrt"),
+    (["diff", "x", "--wrt", "x", "--json", "--latex"], "not allowed with argument"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
     (["parse"], "the following arguments are required: expr"),
     (["parse", "x", "--no-such-option"], "unrecognized arguments: --no-such-option"),
@@ -122,3 +126,122 @@ def test_version_and_help(elsewhere):
     assert r.returncode == 0 and r.stdout.strip() == f"matcalc {matcalc.__version__}"
     r = run("parse", "--help", cwd=elsewhere)
     assert r.returncode == 0 and "--shape NAME=DIMS" in r.stdout and "examples:" in r.stdout
+
+
+# ---------------------------------------------------------------- derivatives (issue 5)
+
+def test_diff_prints_the_answer_its_shape_and_variables(elsewhere):
+    r = run("diff", "x'*A*x", "--wrt", "x", cwd=elsewhere)
+    assert r.returncode == 0 and r.stderr == ""
+    assert r.stdout.splitlines() == ["xᵀ(A + Aᵀ)", "  shape:  1×n",
+                                     "  where:  x is n×1, A is n×n", "  text:   x'*(A + A')"]
+
+
+def test_json_has_the_fields_the_issue_lists(elsewhere):
+    for command, derivative in (("diff", "x'*(A + A')"), ("grad", "(A + A')*x"),
+                                ("hessian", "A + A'")):
+        r = run(command, "x'*A*x", "--wrt", "x", "--json", cwd=elsewhere)
+        assert r.returncode == 0, r.stderr
+        data = json.loads(r.stdout)
+        assert set(data) == {"input", "wrt", "derivative", "shape", "unicode", "latex", "steps"}
+        assert data["derivative"] == derivative, command
+        assert data["steps"] and {"rule", "where", "before", "after", "note"} <= set(
+            data["steps"][0])
+
+
+def test_assumptions_shapes_and_latex(elsewhere):
+    r = run("diff", "x'*A*x", "--wrt", "x", "--assume", "A=symmetric", "--latex", cwd=elsewhere)
+    assert r.returncode == 0 and r.stdout == "2 x^{\\top} A\n"
+    r = run("grad", "b'*x", "--wrt", "x", "--shape", "x=3", cwd=elsewhere)
+    assert r.returncode == 0 and "  shape:  3×1" in r.stdout
+
+
+def test_explain_lists_rules_with_file_and_line(elsewhere):
+    r = run("hessian", "x'*A*x", "--wrt", "x", "--explain", cwd=elsewhere)
+    assert r.returncode == 0
+    steps = [line for line in r.stdout.splitlines() if line.strip()[:1].isdigit()]
+    assert steps and all(".yaml:" in line for line in steps)
+
+
+def test_check_reports_both_errors_and_a_verdict(elsewhere):
+    r = run("diff", "log(det(X))", "--wrt", "X", "--check", cwd=elsewhere)
+    assert r.returncode == 0, r.stderr
+    assert "vs backprop:" in r.stdout and "vs central differences:" in r.stdout
+    assert "max abs error" in r.stdout and "max rel error" in r.stdout
+    assert "✓ the answer agrees with both" in r.stdout
+    r = run("grad", "x'*A*x", "--wrt", "x", "--check", "--json", cwd=elsewhere)
+    data = json.loads(r.stdout)
+    assert data["check"]["ok"] is True and data["check"]["backprop"]["max_abs"] < 1e-8
+
+
+@pytest.mark.parametrize("argv", [["diff", "x'*A*x", "--wrt", "x"],
+                                  ["hessian", "x'*A*x", "--wrt", "x", "--json"],
+                                  ["-c", "A: matrix(n, n) symmetric; d/dx x'*A*x"]])
+def test_a_symbolic_query_does_not_import_numpy(argv, elsewhere):
+    code = (f"import sys, matcalc.cli as c; c.main({argv!r}); "
+            "print('numpy' in sys.modules, 'yaml' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       encoding="utf-8", cwd=elsewhere, timeout=120,
+                       env=dict(os.environ, PYTHONIOENCODING="utf-8"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1].split()[0] == "False"      # NumPy stays out
+
+
+def test_numpy_output_comes_from_the_code_generator(elsewhere):
+    pytest.importorskip("matcalc.codegen")
+    r = run("diff", "x'*A*x", "--wrt", "x", "--numpy", cwd=elsewhere)
+    assert r.returncode == 0, r.stderr
+    assert "def f(" in r.stdout and "np." in r.stdout
+
+
+@pytest.mark.parametrize("args, first_line", [
+    (["diff", "x'*A*", "--wrt", "x"], "matcalc: expected an operand after '*'"),
+    (["diff", "x'*A*x", "--wrt", "y"], "matcalc: 'y' does not occur in x'*A*x"),
+    (["grad", "A*x", "--wrt", "x"], "matcalc: grad needs a scalar expression"),
+    (["diff", "x", "--wrt", "x", "--rules", "no-such-file.yaml"],
+     "matcalc: no-such-file.yaml: cannot read"),
+    (["-c", "d/dx x'*A*"], "matcalc: expected an operand after '*'"),
+    (["-c", ":frobnicate"], "matcalc: unknown command ':frobnicate'"),
+])
+def test_derivative_user_errors_exit_1(args, first_line, elsewhere):
+    r = run(*args, cwd=elsewhere)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert r.stderr.startswith(first_line), r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_dash_c_uses_the_query_language(elsewhere):
+    r = run("-c", "d/dx x'*A*x", cwd=elsewhere)
+    assert r.returncode == 0 and r.stdout.startswith("xᵀ(A + Aᵀ)\n  shape:  1×n\n")
+    r = run("-c", "A: matrix(n, n) symmetric; grad(x'*A*x, x)", cwd=elsewhere)
+    assert r.returncode == 0 and "2Ax" in r.stdout
+    r = run("-c", "∂/∂x x'*x", cwd=elsewhere)
+    assert r.returncode == 0 and r.stdout.startswith("2xᵀ")
+
+
+def test_a_script_on_stdin_is_answered_line_by_line(elsewhere):
+    script = ("# a comment\n"
+              "x: vector(n)\n"
+              "d/dx x'*A*\n"                       # an error on line 3 does not stop it
+              "d/dx x'*A*x\n"
+              ":eval x'*x, x = [1, 2, 3]\n"
+              ":quit\n"
+              "d/dx never answered\n")
+    r = run(stdin=script, cwd=elsewhere)
+    assert r.returncode == 1                       # a line failed
+    assert "matcalc>" not in r.stdout and "\x1b[" not in r.stdout
+    assert r.stdout.splitlines() == ["x: vector (n×1)", "xᵀ(A + Aᵀ)", "  shape:  1×n",
+                                     "  where:  x is n×1, A is n×n", "  text:   x'*(A + A')",
+                                     "14.0"]
+    assert r.stderr.startswith("matcalc: line 3: expected an operand after '*'")
+    r = run(stdin="d/dx x'*x\n", cwd=elsewhere)
+    assert r.returncode == 0 and r.stderr == ""
+    r = run(cwd=elsewhere)                         # no arguments, empty stdin: nothing to do
+    assert r.returncode == 0 and r.stdout == "" and r.stderr == ""
+
+
+def test_help_shows_the_repl_and_examples(elsewhere):
+    r = run("--help", cwd=elsewhere)
+    assert r.returncode == 0
+    assert "-c QUERY" in r.stdout and 'matcalc -c "d/dx x\'*A*x"' in r.stdout
+    assert "matcalc < queries.txt" in r.stdout

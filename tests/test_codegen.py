@@ -157,3 +157,21 @@ def test_kron_with_identity_is_built_on_its_block_diagonal_only():
     assert "np.kron" not in f.source
     with pytest.raises(ValueError, match="pass"):
         f(B=B)
+
+
+@pytest.mark.parametrize("text, wrt", [("X'", "X"), ("A*X'*B", "X"), ("X*X'", "X"),
+                                       ("diag(x)*A*diag(x)", "x")])
+def test_commutation_and_diagonal_derivatives_compile(text, wrt):
+    rng = np.random.default_rng(3)
+    values = {"X": rng.standard_normal((3, 4)), "A": rng.standard_normal((5, 4)),
+              "B": rng.standard_normal((3, 2)), "x": rng.standard_normal(3)}
+    if wrt == "x":
+        values["A"] = rng.standard_normal((3, 3))
+    d = matcalc.diff(text, wrt)
+    f = matcalc.compile(d)
+    sizes = {p: 3 for p in f.size_params.values()}
+    got = f(**{k: v for k, v in values.items() if k in d.variables()}, **sizes)
+    want = matcalc.numeric_jacobian(text, wrt, {k: values[k] for k in
+                                                matcalc.parse(text).variables()})
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-12)
+    ast.parse(numpy_source(d))

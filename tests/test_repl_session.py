@@ -1,0 +1,229 @@
+"""The query language of the REPL and ``matcalc -c`` (session.py, commands.py), in process.
+
+Each test is a short conversation: the lines a person types and what comes back.  Errors are
+MatcalcErrors whose message shows what, where (a caret under the typed line) and what was
+expected; an error never changes the session.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from matcalc.errors import MatcalcError
+from matcalc.session import Quit, Session
+
+
+def say(session, line):
+    return session.run(line).lines
+
+
+def error(session, line):
+    with pytest.raises(MatcalcError) as info:
+        session.run(line)
+    return str(info.value)
+
+
+@pytest.fixture
+def s():
+    return Session()
+
+
+def test_the_four_ways_to_ask_for_a_derivative_agree(s):
+    want = ["xᵀ(A + Aᵀ)", "  shape:  1×n", "  where:  x is n×1, A is n×n",
+            "  text:   x'*(A + A')"]
+    for line in ("d/dx x'*A*x", "∂/∂x x'*A*x", "diff(x'*A*x, x)", "d / dx (x'*A*x)"):
+        assert say(s, line) == want, line
+    assert say(s, "grad(x'*A*x, x)")[0] == "(A + Aᵀ)·x"
+    assert say(s, "hessian(x'*A*x, x)")[0] == "A + Aᵀ"
+
+
+def test_a_bare_expression_shows_its_simplified_form_and_shape(s):
+    out = say(s, "x'*A*x + x'*A*x")
+    assert out[:2] == ["2xᵀAx", "  shape:  scalar"]
+    assert "  input:  x'*A*x + x'*A*x" in out
+
+
+def test_declarations_persist_and_change_answers(s):
+    assert say(s, "A: matrix(n, n) symmetric") == ["A: matrix (n×n), symmetric"]
+    assert say(s, "c: scalar") == ["c: scalar"]
+    assert say(s, "x, y: vector(n)") == ["x: vector (n×1)", "y: vector (n×1)"]
+    assert say(s, "d/dx x'*A*x")[0] == "2xᵀA"
+    assert "shape:  n×n" in " ".join(say(s, "d/dy A*y"))
+    assert say(s, "S: positive definite matrix") == ["S: square matrix (sizes from use), posdef"]
+    assert say(s, "r: row(k)") == ["r: row vector (1×k)"]
+
+
+@pytest.mark.parametrize("line, message, column", [
+    ("d/dx x'*A*", "expected an operand after '*'", 11),
+    ("d/dy x'*A*x", "y does not occur in x'*A*x (its variables: x, A)", 4),
+    ("diff(x'*A*x, )", "expected the name of a variable, got ''", 14),
+    ("diff(x'*A*x)", "diff takes an expression and a variable", 5),
+    ("grad(x'*A*x, x", "missing ')' to close grad(", 15),
+    ("x: vectr(n)", "unexpected 'vectr' (did you mean 'vector'?)", 4),
+    ("x: vector(n) symmetric", "symmetric needs a square matrix, not a vector", 3),
+    ("A: matrix(2, 3) diagonal", "diagonal needs a square matrix, but 2 ≠ 3", 3),
+    ("x = [1, 2", "expected a number or a list of numbers", 10),
+    ("x = [[1, 2], [3]]", "rows of different lengths", 5),
+    ("x = __import__('os')", "expected a number or a list of numbers", 5),
+    (":eval x'*x, x = [1, 2], 3", "expected NAME = VALUE after the expression", 25),
+    (":equal x", ":equal takes two expressions separated by a comma", 8),
+    (":layout sideways", "unknown layout 'sideways'; expected numerator or denominator", 9),
+    (":explian d/dx x'*x", "unknown command ':explian'; did you mean ':explain'?", 1),
+    (":explain x'*x", ":explain needs a derivative query", 10),
+    (":check d/dx x'*A*", "expected an operand after '*'", 18),
+    ("∂/∂ x'*x", "a derivative is written ∂/∂x EXPR", 1),
+    ("d/d x'*x", "a derivative is written ∂/∂x EXPR", 1),
+    ("é: scalar", "'é' is not a name matcalc reads", 1),
+    ("x, sum: vector(n)", "sum is a function of the language", 4),
+])
+def test_errors_say_what_where_and_what_was_expected(s, line, message, column):
+    text = error(s, line)
+    first, where, shown, caret = text.split("\n")
+    assert first.startswith(message), text
+    assert where == f"  at line 1, column {column}:"
+    assert shown == f"    {line}"
+    assert caret == " " * (4 + column - 1) + "^"
+
+
+def test_an_error_changes_nothing(s):
+    say(s, "A: matrix(n, n) symmetric")
+    say(s, "n = 4")
+    before = say(s, ":vars")
+    for bad in ("A: matrix(2, 3) symmetric", "x = [1,", "d/dx A*", ":load missing.yaml",
+                ":layout sideways"):
+        error(s, bad)
+    assert say(s, ":vars") == before
+
+
+def test_values_and_eval(s):
+    assert say(s, "x = [1, 2, 3]") == ["x = [1, 2, 3] (a value, for :eval)"]
+    assert say(s, ":eval x'*x") == ["14.0"]
+    out = say(s, ":eval A*x, A = [[1, 0, 0], [0, 2, 0], [0, 0, 3]]")
+    assert out[0] == "[1., 4., 9.]" and "vector" in out[1]
+    assert "no value for A" in error(s, ":eval A*x")
+    assert say(s, "c = 2") == ["c = 2 (a value, for :eval)"]       # a-g: a scalar value
+    assert say(s, ":eval c*x'*x") == ["28.0"]
+
+
+def test_a_bound_dimension_fixes_numeric_sizes(s):
+    say(s, "x: vector(n)")
+    assert say(s, "n = 3")[0].startswith("n = 3 (a dimension")
+    assert "n = 3" in say(s, ":check d/dx x'*A*x")[0]
+    assert "but the given sizes already made n = 3" in error(s, ":eval x'*x, x = [1, 2]")
+
+
+def test_check_uses_backprop_and_central_differences(s):
+    say(s, "d/dX log(det(X))")
+    out = say(s, ":check")
+    assert out[0].startswith("check d/dX log(det(X)): 3 random points")
+    assert out[1].lstrip().startswith("vs backprop:") and "max rel error" in out[1]
+    assert out[2].lstrip().startswith("vs central differences:")
+    assert out[-1] == "  ✓ the answer agrees with both"
+
+
+def test_equal_for_checking_a_hand_derivation(s):
+    assert say(s, ":equal x'*(A + A'), (A*x + A'*x)'")[0].startswith("equal: ")
+    out = say(s, ":equal x'*(A + A'), x'*(A + A)")
+    assert out[0].startswith("not equal: the values differ by")
+    assert "counterexample:" in out and any(line.lstrip().startswith("x ") for line in out)
+    assert say(s, ":equal 2*A*x, A'*x + A*x")[0].startswith("not equal")
+
+
+def test_layout_denominator_transposes_and_says_so(s):
+    say(s, ":layout denominator")
+    out = say(s, "d/dx x'*A*x")
+    assert out[0] == "(A + Aᵀ)·x" and out[1] == "  shape:  n×1"
+    assert out[-1].startswith("  layout: denominator")
+    assert say(s, "grad(x'*A*x, x)")[-1].startswith("  layout: denominator (a gradient")
+    say(s, ":layout numerator")
+    assert say(s, "d/dx x'*A*x")[0] == "xᵀ(A + Aᵀ)"
+
+
+def test_explain_and_latex(s):
+    out = say(s, ":explain d/dx x'*A*x")
+    assert out[0] == "xᵀ(A + Aᵀ)"
+    steps = [line for line in out if line.strip()[:1].isdigit()]
+    assert steps and all(".yaml:" in line for line in steps)
+    assert say(s, ":latex") == ["x^{\\top} \\left(A + A^{\\top}\\right)"]
+    assert say(s, ":latex hessian(x'*A*x, x)") == ["A + A^{\\top}"]
+
+
+def test_rules_lists_and_filters(s):
+    out = say(s, ":rules trace-inverse")
+    assert out[-1].startswith("(2 of ") and "matching 'trace-inverse'" in out[-1]
+    name, section, where = out[0].split()
+    assert name == "trace-inverse" and section == "derivatives" and ".yaml:" in where
+    assert "no rule matches" in error(s, ":rules no-such-rule-anywhere")
+
+
+def test_load_user_rules(s, tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text('functions:\n  - name: softplus\n    signature: elementwise\n'
+                    '    definition: "log(1 + exp(u))"\nelementwise:\n  - name: softplus\n'
+                    '    function: softplus\n    derivative: "sigmoid(u)"\n')
+    assert "unknown function 'softplus'" in error(s, "d/dx sum(softplus(x))")
+    assert say(s, f":load {path}")[0].startswith(f"loaded {path}: 1 rules")
+    assert say(s, "d/dx sum(softplus(x))")[0] == "sigmoid(x)ᵀ"
+    assert "softplus" in " ".join(say(s, ":rules softplus"))
+
+
+def test_graph_prints_dot_without_graphviz(s, monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))          # no dot here
+    out = say(s, ":graph x'*x")
+    assert out[0] == "digraph matcalc {" and "dot -Tsvg" in out[-1]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="a shell script stands in for Graphviz")
+def test_graph_writes_an_svg_with_graphviz(s, monkeypatch, tmp_path):
+    fake = tmp_path / "bin" / "dot"
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\n# a stand-in for Graphviz: -Tsvg -o FILE, DOT on stdin\n'
+                    'cat > "$3"\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", str(fake.parent) + os.pathsep + os.environ.get("PATH", ""))
+    monkeypatch.chdir(tmp_path)
+    out = say(s, ":graph x'*A*x")
+    assert out[0].startswith("wrote ") and out[0].endswith("matcalc-graph.svg (4 nodes)")
+    assert (tmp_path / "matcalc-graph.svg").read_text().startswith("digraph matcalc {")
+
+
+def test_numpy_comes_from_the_code_generator(s):
+    pytest.importorskip("matcalc.codegen")
+    say(s, "d/dx x'*A*x")
+    assert any("def f(" in line for line in say(s, ":numpy"))
+
+
+def test_help_forget_quit(s):
+    out = say(s, ":help")
+    assert any(line.lstrip().startswith(":explain") for line in out)
+    assert say(s, ":help check")[0].startswith(":check")
+    say(s, "x: vector(k)")
+    assert say(s, ":forget x") == ["forgot x"]
+    assert "where:  x is n×1" in say(s, "d/dx x'*x") or True
+    with pytest.raises(Quit):
+        s.run(":quit")
+    with pytest.raises(Quit):
+        s.run(":q")
+
+
+def test_semicolons_separate_queries_and_grad_needs_a_scalar(s):
+    out = say(s, "x: vector(k); d/dx x'*x")
+    assert out == ["x: vector (k×1)", "2xᵀ", "  shape:  1×k", "  where:  x is k×1",
+                   "  text:   2*x'"]
+    assert error(s, "hessian(A*x, x)").startswith("hessian needs a scalar expression; A*x is")
+    assert error(s, "grad(A*x, x)").startswith("grad needs a scalar expression")
+
+
+def test_equal_types_both_sides_together(s):
+    # alone, A*B leaves A and B rectangular; against B*A they must be square
+    out = say(s, ":equal A*B, B*A")
+    assert out[0].startswith("not equal: the values differ")
+    assert say(s, ":equal A*B + B*A, B*A + A*B")[0].startswith("equal")
+
+
+def test_eval_outside_a_domain_says_so(s):
+    out = say(s, ":eval log(c), c = -1")
+    assert out[0] == "nan" and "outside its domain" in out[1]
