@@ -202,6 +202,7 @@ class _Engine:
                 except ShapeError as exc:
                     raise MatcalcError(f"rule {rule.describe()} built an ill-shaped result "
                                        f"for {node}: {exc}") from None
+                out = _without_unit_factor(out, y, self.lang)
                 self.trace.steps.append(Step(rule.name, rule.where_text, node, out))
                 return out
         arg = args[position]
@@ -209,6 +210,21 @@ class _Engine:
             f"no rule differentiates {node} with respect to its operand {position + 1} "
             f"({arg}, {arg.shape_text}): add an 'adjoints' record for {node.op!r} to a rules "
             f"file (see rules/README.md) and load it with matcalc.load_rules")
+
+
+def _without_unit_factor(out: E.Expr, y: E.Expr, lang) -> E.Expr:
+    """The seed 1 of a scalar expression, dropped where an adjoint multiplied by it."""
+    if y.op != "const" or y.value != 1.0 or out.op != PRODUCT or y not in out.args:
+        return out
+    rest = list(out.args)
+    rest.remove(y)
+    if len(rest) == 1:
+        return rest[0] if rest[0].shape == out.shape else out
+    try:
+        new = build(PRODUCT, rest, lang=lang)
+    except ShapeError:
+        return out
+    return new if new.shape == out.shape else out
 
 
 # ---------------------------------------------------------------- read-off
