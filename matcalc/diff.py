@@ -212,6 +212,15 @@ class _Engine:
             f"file (see rules/README.md) and load it with matcalc.load_rules")
 
 
+def _free_of(answer: E.Expr, cot: E.Expr, f: E.Expr) -> E.Expr:
+    """The answer, refused if the cotangent symbol is still in it (a rule left it there)."""
+    if _contains(answer, cot, {}):
+        raise NoRuleError(f"cannot identify the derivative of {f}: the cotangent C is still in "
+                          f"{answer}; an 'identify' rule (rules/simplify/90-identify.yaml) must "
+                          "move it out")
+    return answer
+
+
 def _without_unit_factor(out: E.Expr, y: E.Expr, lang) -> E.Expr:
     """The seed 1 of a scalar expression, dropped where an adjoint multiplied by it."""
     if y.op != "const" or y.value != 1.0 or out.op != PRODUCT or y not in out.args:
@@ -344,7 +353,7 @@ def derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) ->
         v = _inner_read_off(identify(g), cot, f, lang)
         if v is None:                                   # every term cancelled
             return Derivation(f, x, _zero(derivative_shape(f.shape, x.shape), lang), trace)
-        return Derivation(f, x, simplify(v), trace)
+        return Derivation(f, x, _free_of(simplify(v), cot, f), trace)
     target = cot if len(cot.shape) != 2 else build(VEC, (cot,), lang=lang)
     if len(x.shape) == 2 or len(cot.shape) == 2:      # read off ∂vec f/∂(vec X)ᵀ
         g = build(VEC, (g,), lang=lang)
@@ -362,7 +371,7 @@ def derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) ->
     answer = _shape_stand_ins(_transposed(simplify(k), lang), cot, (x, f), lang)
     if not x.shape and column is not f:        # a row by a scalar stays a row (f's shape)
         answer = build(TRANSPOSE, (answer,), lang=lang)
-    return Derivation(f, x, simplify(answer), trace)
+    return Derivation(f, x, _free_of(simplify(answer), cot, f), trace)
 
 
 def _shape_stand_ins(answer: E.Expr, cot: E.Expr, near: tuple, lang) -> E.Expr:

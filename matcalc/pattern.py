@@ -528,6 +528,14 @@ def dim_map(template_vars: dict[str, E.Expr], env: dict) -> dict:
     return dims
 
 
+def _map_dim(d, dims: dict):
+    """A template dimension in the matched sizes; a product such as m*n factor by factor."""
+    if d in dims or not isinstance(d, str) or "*" not in d:
+        return dims.get(d, d)
+    from matcalc.shapes import product_dim
+    return product_dim([dims.get(f, f) for f in d.split("*")])
+
+
 def instantiate(template: E.Expr, env: dict, dims: dict) -> E.Expr:
     """The template with metavariables replaced; shapes recomputed from the operands."""
     done: dict[int, E.Expr] = {}
@@ -540,7 +548,7 @@ def instantiate(template: E.Expr, env: dict, dims: dict) -> E.Expr:
         elif node.op == "const":
             out = node
         elif not node.args:                                  # eye, vector(c), matrix(c)
-            shape = tuple(dims.get(d, d) for d in node.shape)
+            shape = tuple(_map_dim(d, dims) for d in node.shape)
             out = build(node.op, (), node.value, shape=shape)
         else:
             out = build(node.op, [done[id(a)] for a in node.args], node.value)

@@ -63,3 +63,16 @@ def test_identity_does_not_match_where_it_is_false(name, text):
 def test_bad_rules_argument_is_a_matcalc_error():
     with pytest.raises(matcalc.MatcalcError):
         matcalc.diff("x'*A*x", "x", rules="not a rule set")
+
+
+@pytest.mark.parametrize("text", ["x.*x - x.*x", "x.*x - x.*x + x", "sum(x.*x - x.*x) + sum(x)"])
+def test_cancelled_terms_inside_elementwise_products_still_read_off(text):
+    _agrees_with_backprop(text, "x", {"x": np.array([1.0, -2.0, 3.0])})
+
+
+def test_an_identity_constant_sized_by_a_product_matches_inside_a_longer_product():
+    # commutation(X')*commutation(X) = eye of size p*q: the rule's own size names (m*n) must
+    # be mapped factor by factor, whatever the user's dimensions are called
+    d = matcalc.diff("x'*commutation(X')*commutation(X)*kron(v,w)", "x",
+                     shapes={"X": "p,q", "v": "q", "w": "p"})
+    assert "commutation" not in str(d)
