@@ -123,6 +123,7 @@ class Simplifier:
         self.scalars_first = scalars_first or (lambda e: True)
         self.memo: dict[E.Expr, E.Expr] = {}
         self.rewrites = 0
+        self.gave_up = 0                    # loops stopped by a limit (their results unfinished)
         self._depth = 0
         self._deep_reported = False
         self._key: dict[E.Expr, str] = {}
@@ -148,8 +149,9 @@ class Simplifier:
         for node in self._unsimplified(root):
             args = tuple(self.memo[a] for a in node.args)
             rebuilt = node if args == node.args else self._rebuild(node, args)
+            gave_up = self.gave_up
             done = self.memo[node] = self.node(rebuilt)
-            if done not in self.memo:               # a result is its own fixpoint
+            if done not in self.memo and self.gave_up == gave_up:   # its own fixpoint
                 self.memo[done] = done
                 if done.op in E.FLATTEN and len(done.args) > 1:
                     self._fixed.setdefault((done.op, done.args[0]), []).append(done)
@@ -188,6 +190,7 @@ class Simplifier:
                 self.trace.stopped.append(f"simplify: rewrites nested deeper than {MAX_DEPTH}"
                                           f" (a cycle between rules?); left {node} as it was")
                 self._deep_reported = True
+            self.gave_up += 1
             return node
         self._depth += 1
         try:
@@ -204,9 +207,11 @@ class Simplifier:
                 return node
             if self.rewrites > MAX_REWRITES:
                 self.trace.stopped.append(f"simplify: stopped after {MAX_REWRITES} rewrites")
+                self.gave_up += 1
                 return new
             node = self.tree(new) if new not in self.memo else self.memo[new]
         self.trace.stopped.append(f"simplify: a node kept changing; left as {node}")
+        self.gave_up += 1
         return node
 
     def _kind(self, op: str):
