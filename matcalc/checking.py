@@ -146,7 +146,7 @@ def _central(f, x, eps=1e-6):
 def kind_variants(rule: Rule, lang) -> list[Rule]:
     """The rule, and the same identity typed with every other kind (scalar, vector, matrix)
     its ``where`` allows for each name: matching does not look at shapes, so an identity
-    must hold for every kind it can match."""
+    must hold for every kind it can match (row vectors included)."""
     if rule.kind not in ("identities", "identify") or rule.result is None:
         return [rule]
     from itertools import product
@@ -156,7 +156,7 @@ def kind_variants(rule: Rule, lang) -> list[Rule]:
     names = sorted(rule.pattern.variables())
     fixed = {n: k for n in names if (k := _kind_for(rule.where.get(n, frozenset()))) is not None}
     free = [n for n in names if n not in fixed][:3]
-    options = [[k for k in (0, 1, 2) if k or "nonscalar" not in rule.where.get(n, ())]
+    options = [[k for k in (0, 1, 2, "row") if k or "nonscalar" not in rule.where.get(n, ())]
                for n in free]
     props = {n: "symmetric" for n, c in rule.where.items() if "symmetric" in c}
     text = f"<{rule.pattern}, {rule.result}>"
