@@ -86,15 +86,24 @@ def _entry(folder: Path, name: str, k: str) -> Path:
     return folder / f"{name}-{_short(k)}.pickle"
 
 
-def load(name: str, paths, extra: str = ""):
-    """The cached object for ``name`` built from ``paths``, or None (a miss)."""
+def _place(paths, extra: str):
+    """(cache folder, key) for an entry built from ``paths``, or None when there is no cache
+    or a file cannot be read."""
     folder = cache_dir()
     if folder is None:
         return None
     try:
-        k = key(paths, extra)
+        return folder, key(paths, extra)
     except OSError:
         return None
+
+
+def load(name: str, paths, extra: str = ""):
+    """The cached object for ``name`` built from ``paths``, or None (a miss)."""
+    place = _place(paths, extra)
+    if place is None:
+        return None
+    folder, k = place
     if (name, k) in _memo:
         return _memo[(name, k)]
     path = _entry(folder, name, k)
@@ -120,13 +129,10 @@ def cached(name: str, paths, build, extra: str = ""):
     if obj is not None:
         return obj
     obj = build()
-    folder = cache_dir()
-    if folder is None:
+    place = _place(paths, extra)
+    if place is None:
         return obj
-    try:
-        k = key(paths, extra)
-    except OSError:
-        return obj
+    folder, k = place
     _memo[(name, k)] = obj
     _store(folder, name, k, obj)
     return obj

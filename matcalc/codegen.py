@@ -510,13 +510,20 @@ class _Gen:
             return Val("eye", node.shape, v.code, coef=f"(1.0 / {v.coef})" if v.coef else None)
         return Val("inv", node.shape, args=(self.dense(v),))
 
+    def _own_product(self, arg):
+        """(coefficients, factors) of a product used only here and not computed yet, when it
+        has two factors or more besides identities: tr and diag of it need no full product."""
+        if not (self._is(arg, "matmul") and self.uses.get(arg, 1) == 1 and arg not in self.memo):
+            return None
+        coef, items = self._factors(arg)
+        items = _drop_eyes(items)
+        return (coef, items) if len(items) >= 2 else None
+
     def op_trace(self, node):
         (arg,) = node.args
-        if self._is(arg, "matmul") and self.uses.get(arg, 1) == 1 and arg not in self.memo:
-            coef, items = self._factors(arg)
-            items = _drop_eyes(items)
-            if len(items) >= 2:
-                return self._trace_of_product(node, coef, items)
+        factors = self._own_product(arg)
+        if factors is not None:
+            return self._trace_of_product(node, *factors)
         v = self.value(arg)
         if v.kind == "diag":
             return self.dense_op(node, f"np.sum({self.vec(v.args[0])})", [v])
@@ -532,11 +539,9 @@ class _Gen:
         (arg,) = node.args
         if len(arg.shape) == 1:
             return Val("diag", node.shape, args=(self.value(arg),))
-        if self._is(arg, "matmul") and self.uses.get(arg, 1) == 1 and arg not in self.memo:
-            coef, items = self._factors(arg)
-            items = _drop_eyes(items)
-            if len(items) >= 2:
-                return self._diag_of_product(node, coef, items)
+        factors = self._own_product(arg)
+        if factors is not None:
+            return self._diag_of_product(node, *factors)
         v = self.value(arg)
         if v.kind == "diag":
             return v.args[0]

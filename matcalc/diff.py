@@ -378,6 +378,9 @@ def _shape_stand_ins(answer: E.Expr, cot: E.Expr, near: tuple, lang) -> E.Expr:
     """The answer with the cotangent gone from operands that give only their shape
     (``commutation(C')`` → ``commutation(X)``): each such operand becomes the first of the
     variable, the expression, their variables or their transposes with the same shape."""
+    nodes = answer.walk()
+    if not any(getattr(lang.get(n.op), "shape_only", ()) for n in nodes):
+        return answer                       # the usual case: nothing to replace
     done: dict[E.Expr, E.Expr] = {}
     contains: dict = {}
     pool: list[E.Expr] = []
@@ -385,7 +388,7 @@ def _shape_stand_ins(answer: E.Expr, cot: E.Expr, near: tuple, lang) -> E.Expr:
         pool.extend([e, *e.variables().values()])
     pool = list(dict.fromkeys(pool))
     pool += [build(TRANSPOSE, (e,), lang=lang) for e in pool if e.shape]
-    for node in answer.walk():
+    for node in nodes:
         args = tuple(done[a] for a in node.args)
         spec = lang.get(node.op)
         if spec is not None and spec.shape_only:

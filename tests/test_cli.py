@@ -188,7 +188,6 @@ def test_a_symbolic_query_does_not_import_numpy(argv, elsewhere):
 
 
 def test_numpy_output_comes_from_the_code_generator(elsewhere):
-    pytest.importorskip("matcalc.codegen")
     r = run("diff", "x'*A*x", "--wrt", "x", "--numpy", cwd=elsewhere)
     assert r.returncode == 0, r.stderr
     assert "def f(" in r.stdout and "np." in r.stdout

@@ -122,3 +122,20 @@ def test_an_entry_owned_by_someone_else_is_not_loaded(tmp_path):
     os.chown(entry, 12345, 12345)
     r = run(cache, "diff", "x'*A*x", "--wrt", "x")
     assert r.returncode == 0 and r.stdout.startswith("xᵀ(A + Aᵀ)")
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="file owners are a POSIX notion")
+def test_an_entry_written_by_another_user_is_a_miss_in_process(tmp_path, monkeypatch):
+    # the same check as above without root: pretend to be another user when reading
+    from matcalc import cache
+    monkeypatch.setenv("MATCALC_CACHE_DIR", str(tmp_path))
+    source = tmp_path / "source.yaml"
+    source.write_text("a: 1\n")
+    cache._memo.clear()
+    assert cache.cached("probe", [source], lambda: {"built": 1}) == {"built": 1}
+    cache._memo.clear()
+    assert cache.load("probe", [source]) == {"built": 1}            # this user: a hit
+    cache._memo.clear()
+    real = os.getuid()
+    monkeypatch.setattr(os, "getuid", lambda: real + 1)
+    assert cache.load("probe", [source]) is None                     # someone else's: a miss

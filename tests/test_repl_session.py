@@ -191,7 +191,6 @@ def test_graph_writes_an_svg_with_graphviz(s, monkeypatch, tmp_path):
 
 
 def test_numpy_comes_from_the_code_generator(s):
-    pytest.importorskip("matcalc.codegen")
     say(s, "d/dx x'*A*x")
     assert any("def f(" in line for line in say(s, ":numpy"))
 
