@@ -149,6 +149,10 @@ class Simplifier:
         for node in self._unsimplified(root):
             args = tuple(self.memo[a] for a in node.args)
             rebuilt = node if args == node.args else self._rebuild(node, args)
+            known = self.memo.get(rebuilt)
+            if known is not None:               # rebuilt into a node simplified already
+                self.memo[node] = known
+                continue
             gave_up = self.gave_up
             done = self.memo[node] = self.node(rebuilt)
             if done not in self.memo and self.gave_up == gave_up:   # its own fixpoint
@@ -210,6 +214,8 @@ class Simplifier:
                 self.gave_up += 1
                 return new
             node = self.tree(new) if new not in self.memo else self.memo[new]
+            if self.memo.get(node) is node:
+                return node                     # simplified already: its own fixpoint
         self.trace.stopped.append(f"simplify: a node kept changing; left as {node}")
         self.gave_up += 1
         return node
