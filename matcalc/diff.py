@@ -17,7 +17,7 @@ engine never returns a partial answer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from matcalc import expr as E
 from matcalc.build import build
@@ -46,6 +46,8 @@ class Derivation:
     wrt: E.Expr
     result: E.Expr
     trace: Trace
+    # the simplifier of a scalar expression's derivation (no cotangent): grad reuses its memo
+    simplifier: "Simplifier | None" = field(default=None, repr=False, compare=False)
 
     @property
     def steps(self) -> list[Step]:
@@ -336,7 +338,7 @@ def derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) ->
             return Derivation(f, x, _zero(derivative_shape(f.shape, x.shape), lang), trace)
         g = simplify(g)
         answer = g if not x.shape else _transposed(g, lang)
-        return Derivation(f, x, simplify(answer), trace)
+        return Derivation(f, x, simplify(answer), trace, simplify)
     column = f if len(f.shape) != 2 or f.shape[0] != 1 else build(TRANSPOSE, (f,), lang=lang)
     cot = E.var("C", column.shape, frozenset({COTANGENT}))
     engine = _Engine(rules, x, cot, trace)
@@ -348,7 +350,8 @@ def derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) ->
         return Derivation(f, x, _zero(shape, lang), trace)
     g = simplify(g)
     identify = Simplifier(rules, rules.identities + rules.identify, engine.condition, trace,
-                          scalars_first=lambda e: not engine.linear(e))
+                          scalars_first=lambda e: not engine.linear(e),
+                          prior=(simplify, rules.identify))
     if not x.shape and len(cot.shape) == 2:
         v = _inner_read_off(identify(g), cot, f, lang)
         if v is None:                                   # every term cancelled
@@ -469,15 +472,18 @@ def grad(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) -> E
     >>> str(grad("norm2(A*x - b)^2", "x"))
     "2*A'*(A*x - b)"
     """
-    d = derive(expr, wrt, shapes, assume, rules)
+    return _grad(derive(expr, wrt, shapes, assume, rules), rules)
+
+
+def _grad(d: Derivation, rules: RuleSet | None) -> E.Expr:
     if d.expr.shape:
         raise MatcalcError(f"grad needs a scalar expression; {d.expr} is {d.expr.shape_text} "
                            "(use diff for its Jacobian)")
     if not d.wrt.shape:
         return d.result
     rules = rules or builtin_rules()
-    engine = _Engine(rules, d.wrt, None, d.trace)
-    return _simplifier(rules, engine, d.trace)(_transposed(d.result, rules.language))
+    simplify = d.simplifier or _simplifier(rules, _Engine(rules, d.wrt, None, d.trace), d.trace)
+    return simplify(_transposed(d.result, rules.language))
 
 
 def hessian(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) -> E.Expr:
@@ -486,9 +492,8 @@ def hessian(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) -
     >>> str(hessian("x'*A*x", "x"))
     "A + A'"
     """
-    g = grad(expr, wrt, shapes, assume, rules)
-    x = _variable(_as_expr(expr, shapes, assume, rules or builtin_rules()), wrt)
-    return derive(g, x, rules=rules).result
+    d = derive(expr, wrt, shapes, assume, rules)
+    return derive(_grad(d, rules), d.wrt, rules=rules).result
 
 
 def explain(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) -> "Explanation":

@@ -113,10 +113,16 @@ class Simplifier:
 
     def __init__(self, rules: RuleSet, identities: list[Rule],
                  condition: Callable[[str, E.Expr], bool], trace: Trace,
-                 scalars_first: Callable[[E.Expr], bool] | None = None):
+                 scalars_first: Callable[[E.Expr], bool] | None = None,
+                 prior: tuple["Simplifier", list[Rule]] | None = None):
+        """``prior``: a simplifier with the same conditions whose identities, together with
+        ``extra``, are this one's (``(simplifier, extra)``): a node it left unchanged only
+        needs the ``extra`` rules tried."""
         self.rules = rules
         self.lang = rules.language
         self.index = _Index.of(rules, identities)
+        self._prior_memo = prior[0].memo if prior is not None else None
+        self._extra_index = _Index.of(rules, prior[1]) if prior is not None else None
         self.condition = condition
         self._checks: dict[str, Callable] = {}
         self.trace = trace
@@ -338,8 +344,11 @@ class Simplifier:
 
     def _rewrite(self, node: E.Expr) -> E.Expr:
         clean = self._clean_runs(node)
-        for rule in self.index.candidates(node):
-            reverse = self.index.distributive.get(rule.name)
+        index = self.index
+        if self._prior_memo is not None and self._prior_memo.get(node) is node:
+            index = self._extra_index       # the prior rules all failed on it already
+        for rule in index.candidates(node):
+            reverse = index.distributive.get(rule.name)
             if reverse is not None:
                 if node.args[0].op != rule.pattern.args[0].op:
                     continue
