@@ -16,6 +16,7 @@ Matching is a generator of bindings, so a failed condition further on backtracks
 
 from __future__ import annotations
 
+import bisect
 import functools
 from typing import Callable, Iterator
 
@@ -110,6 +111,30 @@ class where_check:
     def __call__(self, name: str, e: E.Expr) -> bool:
         return all(self.condition(c, e) for c in self.where.get(name, ()))
 
+    def sizes(self, name: str, op: str, items: tuple, start: int, room: int, least: int,
+              step: int):
+        """The group sizes, from ``room`` down to ``least``, of a run for ``name`` from
+        ``items[start]`` on (``step`` 1, rightwards; -1, leftwards) that may meet its shape
+        conditions (size 1 always: the match decides it).  The same as asking
+        :meth:`may_take` of each size, but a run's shape depends only on its end factors, so
+        sizes are found by the distinct dimensions of the factors, not one by one: a long
+        product where no run fits costs no more than a short one."""
+        conds = self.shaped.get(name)
+        if not conds or op not in E.PRODUCTS or room - least < 8:
+            return [k for k in range(room, least - 1, -1)
+                    if k == 1 or self.may_take(name, op, items, *(
+                        (start, start + k) if step > 0 else (start + 1 - k, start + 1)))]
+        ok = {}
+
+        def fits(shape):
+            hit = ok.get(shape)
+            if hit is None:
+                probe = _Shaped(shape)
+                hit = ok[shape] = all(self.condition(c, probe) for c in conds)
+            return hit
+
+        return _fitting_sizes(_shape_index(items), start, room, least, step, fits)
+
     def may_take(self, name: str, op: str, items: tuple, lo: int, hi: int) -> bool:
         """Whether the run ``items[lo:hi]`` of an ``op`` product can meet the shape
         conditions on ``name``, decided from its end factors without building it."""
@@ -118,6 +143,85 @@ class where_check:
             return True
         probe = _Shaped(E.run_shape(items, lo, hi))
         return all(self.condition(c, probe) for c in conds)
+
+
+_SHAPE_INDEXES: dict[int, tuple] = {}
+
+
+def _shape_index(items: tuple) -> tuple:
+    """Where a product's non-scalar factors stand, and the positions by rows and by columns
+    (a column vector has one column): computed once per run of factors."""
+    hit = _SHAPE_INDEXES.get(id(items))
+    if hit is not None and hit[0] is items:
+        return hit[1]
+    if len(_SHAPE_INDEXES) > 256:
+        _SHAPE_INDEXES.clear()
+    pos, rows, cols, by_rows, by_cols = [], {}, {}, {}, {}
+    for i, f in enumerate(items):
+        if f.shape:
+            r, c = f.shape[0], 1 if len(f.shape) == 1 else f.shape[1]
+            pos.append(i)
+            rows[i], cols[i] = r, c
+            by_rows.setdefault(r, []).append(i)
+            by_cols.setdefault(c, []).append(i)
+    index = (pos, rows, cols, by_rows, by_cols)
+    _SHAPE_INDEXES[id(items)] = (items, index)
+    return index
+
+
+def _fitting_sizes(index: tuple, start: int, room: int, least: int, step: int, fits) -> list:
+    """Sizes (descending, within [least, room]) of runs from ``start`` whose shape ``fits``.
+
+    Growing rightwards a run's rows are fixed by its first non-scalar factor and its columns
+    are those of its last one, so the runs ending in factors of one column count share a
+    shape; leftwards, the mirror image.  A run of scalars only is a scalar."""
+    from matcalc.shapes import normalise
+    pos, rows, cols, by_rows, by_cols = index
+    lo_s, hi_s = max(least, 1), room
+    if lo_s > hi_s:
+        return []
+    allowed: list[tuple[int, int]] = []               # inclusive ranges of sizes
+    if step > 0:
+        k = bisect.bisect_left(pos, start)
+        first = pos[k] if k < len(pos) and pos[k] < start + room else None
+        scalar_top = room if first is None else first - start
+        if first is not None:
+            fixed, groups, ends = rows[first], by_cols, lambda c: (fixed, c)
+    else:
+        k = bisect.bisect_right(pos, start) - 1
+        first = pos[k] if k >= 0 and pos[k] > start - room else None
+        scalar_top = room if first is None else start - first
+        if first is not None:
+            fixed, groups, ends = cols[first], by_rows, lambda r: (r, fixed)
+    if scalar_top >= 1 and fits(()):
+        allowed.append((1, scalar_top))
+    if first is not None:
+        every = True
+        for dim, where in groups.items():
+            if not fits(normalise(*ends(dim))):
+                every = False
+                continue
+            # the factors of this dimension within reach, each ending a range of runs
+            if step > 0:
+                a = bisect.bisect_left(where, first)
+                b = bisect.bisect_left(where, start + room)
+                for j in where[a:b]:
+                    nxt = bisect.bisect_right(pos, j)
+                    stop = pos[nxt] if nxt < len(pos) else start + room
+                    allowed.append((j - start + 1, min(stop, start + room) - start))
+            else:
+                a = bisect.bisect_right(where, start - room)
+                b = bisect.bisect_right(where, first)
+                for j in where[a:b]:
+                    prv = bisect.bisect_left(pos, j) - 1
+                    stop = pos[prv] if prv >= 0 else start - room
+                    allowed.append((start - j + 1, start - max(stop, start - room)))
+        if every and (scalar_top < 1 or fits(())):
+            return list(range(hi_s, lo_s - 1, -1))
+    out = {1} if lo_s <= 1 else set()
+    for a, b in allowed:
+        out.update(range(max(a, lo_s), min(b, hi_s) + 1))
+    return sorted(out, reverse=True)
 
 
 class _Shaped:
@@ -181,6 +285,19 @@ def _may_take(check, p: E.Expr, op: str, items: tuple, lo: int, hi: int) -> bool
     return p.op != "var" or may_take is None or may_take(p.value, op, items, lo, hi)
 
 
+def _sizes(check, p: E.Expr, op: str, items: tuple, start: int, room: int, least: int,
+           step: int):
+    """Group sizes to try for ``p`` from ``items[start]`` (see :meth:`where_check.sizes`)."""
+    sizes = getattr(check, "sizes", None)
+    if p.op == "var" and sizes is not None:
+        return sizes(p.value, op, items, start, room, least, step)
+    if step > 0:
+        return [k for k in range(room, least - 1, -1)
+                if k == 1 or _may_take(check, p, op, items, start, start + k)]
+    return [k for k in range(room, least - 1, -1)
+            if k == 1 or _may_take(check, p, op, items, start + 1 - k, start + 1)]
+
+
 def _group(op: str, chunk: tuple):
     try:
         return chunk[0] if len(chunk) == 1 else build(op, chunk)
@@ -216,10 +333,9 @@ def match_run(op: str, pats: tuple, items: tuple, env: dict, check: Check) -> It
         return
     if not _can_take_many(op, p) or _single(p, check):
         most = 1
-    for size in range(1, most + 1):
+    least = most if not rest else 1                     # the last pattern takes the rest
+    for size in reversed(_sizes(check, p, op, items, 0, most, least, 1)):
         if not rest and size != len(items):
-            continue
-        if size > 1 and not _may_take(check, p, op, items, 0, size):
             continue
         group = _group(op, items[:size])
         if group is None:
@@ -275,10 +391,10 @@ def _match_right(op, pats, items, lo, env, check, whole, beyond=-1
     elif p.op == "var" and hasattr(check, "longest"):
         room = check.longest(p.value, op, items, lo, room, 1)
     least = max(1, beyond - lo + 1) if not rest else 1      # the run must pass ``beyond``
-    for size in range(room, least - 1, -1):
+    if whole and not rest:
+        least = max(least, len(items) - lo)
+    for size in _sizes(check, p, op, items, lo, room, least, 1):
         if whole and not rest and lo + size != len(items):
-            continue
-        if size > 1 and not _may_take(check, p, op, items, lo, lo + size):
             continue
         group = _group(op, items[lo:lo + size])
         if group is None:
@@ -317,10 +433,10 @@ def _match_left(op, pats, items, hi, env, check, whole, before=None
     elif p.op == "var" and hasattr(check, "longest"):
         room = check.longest(p.value, op, items, hi - 1, room, -1)
     least = max(1, hi - before + 1) if before is not None and not rest else 1
-    for size in range(room, least - 1, -1):
+    if whole and not rest:
+        least = max(least, hi)
+    for size in _sizes(check, p, op, items, hi - 1, room, least, -1):
         if whole and not rest and hi - size != 0:
-            continue
-        if size > 1 and not _may_take(check, p, op, items, hi - size, hi):
             continue
         group = _group(op, items[hi - size:hi])
         if group is None:

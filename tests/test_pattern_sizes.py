@@ -1,0 +1,59 @@
+"""The group sizes matching tries for a name with shape conditions, found from the factors'
+dimensions (``where_check.sizes``), are exactly those the one-by-one shape probe allows."""
+
+import random
+
+import pytest
+
+from matcalc import expr as E
+from matcalc.pattern import where_check
+
+SHAPES = [(), ("n",), (1, "n"), ("n", "n"), ("n", "m"), ("m", "n"), ("m",), (1, "m")]
+CONDITIONS = ["scalar", "nonscalar", "vector", "row", "matrix", "square"]
+
+
+def _condition(c, e):
+    s = e.shape
+    return {"scalar": not s, "nonscalar": bool(s), "vector": len(s) == 1,
+            "row": len(s) == 2 and s[0] == 1, "matrix": len(s) == 2 and s[0] != 1,
+            "square": len(s) == 2 and s[0] == s[1]}[c]
+
+
+def _chain(r: random.Random, n: int) -> tuple:
+    """``n`` factors whose non-scalar ones chain (only their end dimensions matter here)."""
+    items, cols = [], None
+    for i in range(n):
+        choices = [s for s in SHAPES if not s or cols is None or s[0] == cols]
+        s = r.choice(choices)
+        if s:
+            cols = 1 if len(s) == 1 else s[1]
+        items.append(E.var(f"f{i}", s))
+    return tuple(items)
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_sizes_agree_with_the_probe(seed):
+    r = random.Random(seed)
+    items = _chain(r, r.randint(1, 30))
+    conds = r.sample(CONDITIONS, r.randint(1, 2))
+    check = where_check({"v": conds}, _condition)
+    n = len(items)
+    for _ in range(10):
+        step = r.choice([1, -1])
+        start = r.randrange(n)
+        reach = n - start if step > 0 else start + 1
+        room = r.randint(1, reach)
+        least = r.randint(1, max(1, room // 4))     # mostly wide: the dimension search
+        got = list(check.sizes("v", "mul", items, start, room, least, step))
+        want = [k for k in range(room, least - 1, -1)
+                if k == 1 or check.may_take("v", "mul", items,
+                                            *((start, start + k) if step > 0
+                                              else (start + 1 - k, start + 1)))]
+        assert got == want, (items, conds, start, room, least, step)
+
+
+def test_a_long_product_where_no_run_fits_yields_only_single_factors():
+    items = tuple(E.var(f"W{i}", ("n", "n")) for i in range(200))
+    check = where_check({"v": ["vector"]}, _condition)
+    assert list(check.sizes("v", "mul", items, 0, 200, 1, 1)) == [1]
+    assert list(check.sizes("v", "mul", items, 199, 200, 1, -1)) == [1]
