@@ -519,20 +519,45 @@ def distribute(node: E.Expr, reverse: bool, lang=None) -> E.Expr:
                  inner.value, lang)
 
 
+# Conditions only a number meets: a name carrying one needs a number among the operands.
+NUMBER_CONDITIONS = frozenset({"number", "nonzero-number", "negative"})
+
+
+def _signature(e: E.Expr):
+    """An operand's operator, with its only operand's operator when it has one."""
+    return (e.op, e.args[0].op) if len(e.args) == 1 else None
+
+
+def operand_signatures(node: E.Expr) -> frozenset:
+    """What :func:`passes` looks for among an associative node's operands."""
+    out = {a.op for a in node.args}
+    out.update(s for a in node.args if (s := _signature(a)) is not None)
+    return frozenset(out)
+
+
 @functools.lru_cache(maxsize=4096)
-def prefilter(pat: E.Expr):
+def prefilter(pat: E.Expr, where: tuple = ()):
     """A cheap necessary test for ``match_window(pat, subject)``, decided on the subject's
-    operand operators only: (``needs``, ``kids``).  For an associative root ``needs`` is the
-    set of operators its anchors require among the operands; otherwise ``kids`` lists
-    (position, operator) pairs the subject's operands must have."""
+    operands' operators only: (``needs``, ``kids``).  For an associative root ``needs`` is
+    what its anchors require among the operands (an operator, and for an anchor such as
+    ``vector(0)'`` the operator of its operand too), and a number when a name can only be
+    one (``where``: the rule's conditions, as :func:`_frozen` gives them); otherwise
+    ``kids`` lists (position, operator) pairs the subject's operands must have."""
     if pat.op in E.FLATTEN:
-        return frozenset(p.op for p in pat.args if _is_anchor(pat.op, p)), None
+        needs = {p.op for p in pat.args if _is_anchor(pat.op, p)}
+        needs.update(s for p in pat.args if _is_anchor(pat.op, p)
+                     and (s := _signature(p)) is not None and s[1] != "var")
+        numbers = {name for name, conds in where if conds & NUMBER_CONDITIONS}
+        if any(p.op == "var" and p.value in numbers for p in pat.args):
+            needs.add("const")
+        return frozenset(needs), None
     return None, (len(pat.args), tuple((i, p.op) for i, p in enumerate(pat.args)
                                        if p.op != "var"))
 
 
 def passes(test, subj: E.Expr, present) -> bool:
-    """Whether ``subj`` passes a :func:`prefilter` test (``present``: its operands' ops)."""
+    """Whether ``subj`` passes a :func:`prefilter` test (``present``: for an associative
+    node its :func:`operand_signatures`)."""
     needs, kids = test
     if needs is not None:
         return needs <= present

@@ -18,7 +18,8 @@ from typing import Callable
 from matcalc import expr as E
 from matcalc.build import build
 from matcalc.errors import MatcalcError, ShapeError
-from matcalc.pattern import dim_map, distribute, distributes, instantiate, match_window, passes, prefilter, where_check
+from matcalc.pattern import (_frozen, dim_map, distribute, distributes, instantiate, match_window,
+                             operand_signatures, passes, prefilter, where_check)
 from matcalc.rules import Rule, RuleSet
 
 MAX_PASSES = 30
@@ -82,7 +83,8 @@ class _Index:
     def __init__(self, identities: list[Rule]):
         self.by_op: dict[str, list[tuple]] = {}
         for r in identities:
-            self.by_op.setdefault(r.pattern.op, []).append((r, prefilter(r.pattern)))
+            self.by_op.setdefault(r.pattern.op, []).append(
+                (r, prefilter(r.pattern, _frozen(r.where or {}))))
         self.cache: dict[tuple, tuple] = {}
         # rules that distribute an operator over an n-ary one apply to all operands at once
         self.distributive = {r.name: rev for r in identities if not r.where
@@ -98,11 +100,11 @@ class _Index:
         return index
 
     def candidates(self, node: E.Expr) -> tuple:
-        ops = tuple(a.op for a in node.args)
-        key = (node.op, frozenset(ops) if node.op in E.FLATTEN else ops)
+        flat = node.op in E.FLATTEN
+        present = operand_signatures(node) if flat else None
+        key = (node.op, present if flat else tuple(a.op for a in node.args))
         found = self.cache.get(key)
         if found is None:
-            present = set(ops)
             found = self.cache[key] = tuple(r for r, test in self.by_op.get(node.op, ())
                                             if passes(test, node, present))
         return found
