@@ -334,7 +334,7 @@ def match_run(op: str, pats: tuple, items: tuple, env: dict, check: Check) -> It
     if not _can_take_many(op, p) or _single(p, check):
         most = 1
     least = most if not rest else 1                     # the last pattern takes the rest
-    for size in reversed(_sizes(check, p, op, items, 0, most, least, 1)):
+    for size in _sizes(check, p, op, items, 0, most, least, 1):
         if not rest and size != len(items):
             continue
         group = _group(op, items[:size])

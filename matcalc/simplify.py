@@ -93,10 +93,14 @@ class _Index:
     @staticmethod
     def of(rules: RuleSet, identities: list[Rule]) -> "_Index":
         indexes = rules.__dict__.setdefault("_simplify_indexes", {})
+        same = indexes.get(id(identities))             # the very list again: no walk over it
+        if same is not None and same[0] is identities and same[1] == len(identities):
+            return same[2]
         key = tuple(id(r) for r in identities)
         index = indexes.get(key)
         if index is None:
             index = indexes[key] = _Index(identities)
+        indexes[id(identities)] = (identities, len(identities), index)
         return index
 
     def candidates(self, node: E.Expr) -> tuple:
