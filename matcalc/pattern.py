@@ -551,21 +551,39 @@ def prefilter(pat: E.Expr, where: tuple = ()):
         if any(p.op == "var" and p.value in numbers for p in pat.args):
             needs.add("const")
         return frozenset(needs), None
+    conds = dict(where)
+    shaped = tuple((i, conds[p.value] & KIND_CONDITIONS) for i, p in enumerate(pat.args)
+                   if p.op == "var" and conds.get(p.value, frozenset()) & KIND_CONDITIONS)
     return None, (len(pat.args), tuple((i, p.op) for i, p in enumerate(pat.args)
-                                       if p.op != "var"))
+                                       if p.op != "var"), shaped)
 
 
-def passes(test, subj: E.Expr, present) -> bool:
+# Conditions decided by what :func:`operand_kinds` records of an operand.
+KIND_CONDITIONS = SHAPE_CONDITIONS | {"symmetric"}
+
+
+def operand_kinds(node: E.Expr) -> tuple:
+    """Each operand's operator and kind (rank, row, square, symmetric): all that the
+    :data:`KIND_CONDITIONS` of a fixed-width pattern's names can depend on."""
+    return tuple((a.op, len(a.shape), a.shape[:1] == (1,) and len(a.shape) == 2,
+                  len(a.shape) == 2 and a.shape[0] == a.shape[1], "symmetric" in a.props)
+                 for a in node.args)
+
+
+def passes(test, subj: E.Expr, present, condition: Check | None = None) -> bool:
     """Whether ``subj`` passes a :func:`prefilter` test (``present``: for an associative
-    node its :func:`operand_signatures`)."""
+    node its :func:`operand_signatures`; ``condition`` decides the kind conditions of a
+    fixed-width pattern's names on the operands, when given)."""
     needs, kids = test
     if needs is not None:
         return needs <= present
-    count, ops = kids
+    count, ops, shaped = kids
     if subj.op in E.FLATTEN:
         return True                     # a fixed pattern may match a window of a run
     args = subj.args
-    return len(args) == count and all(args[i].op == op for i, op in ops)
+    if len(args) != count or not all(args[i].op == op for i, op in ops):
+        return False
+    return condition is None or all(condition(c, args[i]) for i, cs in shaped for c in cs)
 
 
 def match_window(pat: E.Expr, subj: E.Expr, check: Check, env: dict | None = None,

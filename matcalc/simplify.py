@@ -19,7 +19,8 @@ from matcalc import expr as E
 from matcalc.build import build
 from matcalc.errors import MatcalcError, ShapeError
 from matcalc.pattern import (_frozen, dim_map, distribute, distributes, instantiate, match_window,
-                             operand_signatures, passes, prefilter, where_check)
+                             operand_kinds, operand_signatures, passes, prefilter,
+                             where_check)
 from matcalc.rules import Rule, RuleSet
 
 MAX_PASSES = 30
@@ -103,14 +104,17 @@ class _Index:
         indexes[id(identities)] = (identities, len(identities), index)
         return index
 
-    def candidates(self, node: E.Expr) -> tuple:
+    def candidates(self, node: E.Expr, condition) -> tuple:
+        """The rules that may apply to ``node``; ``condition`` must decide the shape
+        conditions as every simplifier sharing this index does (they depend on the kind
+        of operand only, which is part of the cache key)."""
         flat = node.op in E.FLATTEN
         present = operand_signatures(node) if flat else None
-        key = (node.op, present if flat else tuple(a.op for a in node.args))
+        key = (node.op, present if flat else operand_kinds(node))
         found = self.cache.get(key)
         if found is None:
             found = self.cache[key] = tuple(r for r, test in self.by_op.get(node.op, ())
-                                            if passes(test, node, present))
+                                            if passes(test, node, present, condition))
         return found
 
 
@@ -353,7 +357,7 @@ class Simplifier:
         index = self.index
         if self._prior_memo is not None and self._prior_memo.get(node) is node:
             index = self._extra_index       # the prior rules all failed on it already
-        for rule in index.candidates(node):
+        for rule in index.candidates(node, self.condition):
             reverse = index.distributive.get(rule.name)
             if reverse is not None:
                 if node.args[0].op != rule.pattern.args[0].op:
