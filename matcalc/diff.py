@@ -29,8 +29,8 @@ from matcalc.simplify import Simplifier, Step, Trace
 
 # The structural operators the read-off step itself builds and recognises (as STYLE.md
 # allows for the printer and the numeric table): their meaning is in rules/language.
-SUM, NEG, PRODUCT, TRANSPOSE, HADAMARD, INNER, VEC = ("add", "neg", "mul", "transpose",
-                                                     "hadamard", "inner", "vec")
+SUM, NEG, PRODUCT, TRANSPOSE, HADAMARD, INNER, VEC, UNVEC = (
+    "add", "neg", "mul", "transpose", "hadamard", "inner", "vec", "unvec")
 COTANGENT = "cotangent"
 
 
@@ -356,6 +356,7 @@ def derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) ->
         v = _inner_read_off(identify(g), cot, f, lang)
         if v is None:                                   # every term cancelled
             return Derivation(f, x, _zero(derivative_shape(f.shape, x.shape), lang), trace)
+        v = _shape_stand_ins(simplify(v), cot, (x, f), lang)
         return Derivation(f, x, _free_of(simplify(v), cot, f), trace)
     target = cot if len(cot.shape) != 2 else build(VEC, (cot,), lang=lang)
     if len(x.shape) == 2 or len(cot.shape) == 2:      # read off ∂vec f/∂(vec X)ᵀ
@@ -433,12 +434,16 @@ def _identity(target: E.Expr, lang) -> E.Expr:
 
 
 def _inner_read_off(form: E.Expr, cot: E.Expr, f: E.Expr, lang) -> E.Expr | None:
+    """V with form = ⟨V, C⟩; a term k*vec(C) (k a row) is ⟨unvec(kᵀ, C), C⟩."""
     parts = []
+    vec_cot = build(VEC, (cot,), lang=lang)
     for sign, term in _terms(form):
         if _is_zero(term, lang):
             continue
         if term.op == INNER and term.args[1] is cot:
             v = term.args[0]
+        elif (k := _coefficient(term, vec_cot, lang)) is not None and len(k.shape) == 2:
+            v = build(UNVEC, (build(TRANSPOSE, (k,), lang=lang), cot), lang=lang)
         else:
             raise NoRuleError(f"cannot identify the derivative of {f}: the term {term} is not "
                               f"of the form <V, C>")

@@ -120,9 +120,14 @@ def test_explain_reports_the_subgradient_choice():
     assert "sign(0) = 0" in text
 
 
-def test_no_rule_is_a_clear_error():
-    with pytest.raises(matcalc.MatcalcError, match="no rule differentiates"):
-        matcalc.diff("kron(a, X)", "X", shapes={"a": "n"})    # a vector by a matrix
+def test_no_rule_is_a_clear_error(tmp_path):
+    # every built-in operator has its adjoints, so the function without one is a user's
+    (tmp_path / "gram.yaml").write_text(
+        'functions:\n  - name: gram\n    signature: "(m,n)->(n,n)"\n    args: [X]\n'
+        '    definition: "X\'*X"\n')
+    rules = matcalc.load_rules(tmp_path / "gram.yaml")
+    with pytest.raises(matcalc.MatcalcError, match="no rule differentiates gram"):
+        matcalc.diff("gram(X)", "X", rules=rules)
 
 
 def test_variable_not_in_expression():
