@@ -551,13 +551,30 @@ def _is_bare_constant(spec) -> bool:
 
 
 def _finish(nodes: list[_Node], typer: _Typer) -> E.Expr:
-    resolve = typer.u.resolve
-    built: dict[int, E.Expr] = {}
+    resolve, shapes, rewrite = typer.u.resolve, typer.shape, typer.rewrite
+    make, flatten = E.make, E.FLATTEN
+    built: list = [None] * len(nodes)          # node.i -> its Expr
     chain: dict[int, list] = {}       # operands of an associative chain, built once (a+b+c+...)
+    variables: dict[str, E.Expr] = {}          # a name's node, made once per name
     for node in nodes:
-        op, value, kids = typer.rewrite.get(node.i, (node.op, node.value, node.args))
-        family = "add" if op in ("add", "sub") else op
-        if family in E.FLATTEN:
+        i, op = node.i, node.op
+        if op == "name":
+            name = node.value
+            out = variables.get(name)
+            if out is None:
+                out = variables[name] = E.var(name, _resolved(shapes[i], resolve),
+                                              typer.props.get(name, frozenset()))
+            built[i] = out
+            continue
+        if op == "const":
+            built[i] = E.const(node.value)
+            continue
+        if i in rewrite:
+            op, value, kids = rewrite[i]
+        else:
+            value, kids = node.value, node.args
+        family = "add" if op == "sub" else op
+        if family in flatten:
             left, right = kids
             operands = chain.pop(left.i, None)
             if operands is None:
@@ -568,46 +585,47 @@ def _finish(nodes: list[_Node], typer: _Typer) -> E.Expr:
                 right_e = built[right.i]
                 if op == "sub":
                     right_e = (E.const(-right_e.value) if right_e.op == "const"
-                               else E.make("neg", (right_e,), right_e.shape))
+                               else make("neg", (right_e,), right_e.shape))
                 operands.append(right_e)          # make() splices nested chains in
             up = node.up
-            up_op = up and typer.rewrite.get(up.i, (up.op,))[0]
-            if up is not None and up_op == family and up.args[-1] is node and (
-                    family != "mul" or typer.shape[node.i]
+            up_op = None if up is None else rewrite[up.i][0] if up.i in rewrite else up.op
+            if up_op == family and up.args[-1] is node and (
+                    family != "mul" or shapes[i]
                     or not any(o.shape or o.op == "mul" for o in operands)):
                 # the right operand of the same operator (not of a '-'): its operands go
                 # straight into the parent, so x + (x + (x + ...)) stays linear in time and
                 # memory; a scalar product such as A*(x'*y) is built, to stay whole
-                chain[node.i] = operands
+                chain[i] = operands
                 continue
-            whole = family == "mul" and not typer.shape[node.i] and any(
+            whole = family == "mul" and not shapes[i] and any(
                 o.shape for o in operands)           # x'*y stays one factor of a product
             # a scalar product in parentheses stays one factor: (x'*A*z*0.5)*B
-            grouped = node.paren and family == "mul" and not typer.shape[node.i]
+            grouped = node.paren and family == "mul" and not shapes[i]
             if up is not None and up.args[0] is node and not whole and not grouped and (
                     up_op == family or (family == "add" and up_op == "sub")):
-                chain[node.i] = operands          # the parent goes on with the chain
+                chain[i] = operands               # the parent goes on with the chain
                 continue
-            shape = tuple(resolve(d) for d in typer.shape[node.i])
-            built[node.i] = E.make(family, tuple(operands), shape)
+            built[i] = make(family, tuple(operands), _resolved(shapes[i], resolve))
             continue
-        shape = tuple(resolve(d) for d in typer.shape[node.i])
-        args = tuple(built[a.i] for a in kids)
-        if op == "const":
-            out = E.const(node.value)
-        elif op == "name":
-            out = E.var(node.value, shape, typer.props.get(node.value, frozenset()))
-        elif op == "neg" and args[0].op == "const":
+        args = tuple([built[a.i] for a in kids])
+        if op == "neg" and args[0].op == "const":
             out = E.const(-args[0].value)
         elif op == "call" and isinstance(value, tuple):     # a constant: eye(3), vector(1)
             name, params = value
-            out = E.make(name, (), shape, params or None)
-        elif op == "call":
-            out = E.make(value, args, shape)
+            out = make(name, (), _resolved(shapes[i], resolve), params or None)
         else:
-            out = E.make(op, args, shape)
-        built[node.i] = out
+            out = make(value if op == "call" else op, args, _resolved(shapes[i], resolve))
+        built[i] = out
     return built[nodes[-1].i]
+
+
+def _resolved(shape: tuple, resolve) -> tuple:
+    """A shape of dimension terms as resolved dimensions (a shape has at most two)."""
+    if not shape:
+        return ()
+    if len(shape) == 1:
+        return (resolve(shape[0]),)
+    return (resolve(shape[0]), resolve(shape[1]))
 
 
 def _normalise_shapes(shapes) -> dict[str, tuple]:
