@@ -19,8 +19,8 @@ from functools import lru_cache
 from matcalc import expr as E
 from matcalc.errors import ParseError, ShapeError, UnknownFunctionError
 from matcalc.language import Language, builtin_language
-from matcalc.shapes import (Gufunc, Prod, Rigid, Unifier, UnifyError, Var, format_shape,
-                            kind_of, normalise)
+from matcalc.shapes import (KINDS, Gufunc, Prod, Rigid, Unifier, UnifyError, Var,
+                            format_shape, kind_of, normalise)
 
 MAX_LENGTH = 1_000_000
 PROPS = {"symmetric": "symmetric", "diagonal": "diagonal", "posdef": "posdef",
@@ -234,6 +234,26 @@ def _unclosed(text: str) -> int | None:
 
 # ---------------------------------------------------------------- typing
 
+_DECLARE_ORDER = {1: 0, 2: 1, "row": 1, "square": 1}     # vectors first, other kinds last
+_NO_PROPS: frozenset = frozenset()
+
+
+class _Mismatch(Exception):
+    """Internal: operands whose shapes do not fit.  Kind inference tries several readings
+    and reports only the first one's failure, so the ShapeError (whose message takes a while
+    to write) is made only when it is reported, from the failed typer, which nothing changes
+    after the failure."""
+
+    def __init__(self, typer: "_Typer", node: _Node, spec, reason: str):
+        super().__init__(reason)
+        self.typer, self.node, self.spec, self.reason = typer, node, spec, reason
+
+    def error(self) -> ShapeError:
+        typer = self.typer
+        return _error(ShapeError, typer._mismatch(self.node, self.spec, self.reason),
+                      typer.text, self.node.at)
+
+
 class _Typer:
     """Gives every syntax node a shape of dimension terms; raises ShapeError with a position."""
 
@@ -266,7 +286,7 @@ class _Typer:
     # -------------------------------------------------------- variables
     def declare(self, names: list[str], kinds: dict[str, int]) -> None:
         """Shapes for the variables, vectors before matrices, so A*x reads A: m×n, x: n."""
-        order = sorted(names, key=lambda n: {1: 0, 2: 1, "row": 1, "square": 1}.get(kinds[n], 2))
+        order = sorted(names, key=lambda n: _DECLARE_ORDER.get(kinds[n], 2))
         for name in order:
             kind = kinds[name]
             if name in self.user_shapes:
@@ -276,10 +296,14 @@ class _Typer:
             elif kind == "square":
                 d = self.fresh()
                 shape = (d, d)
+            elif kind == 1:
+                shape = (self.fresh(),)
+            elif kind == 2:
+                shape = (self.fresh(), self.fresh())
             else:
                 shape = tuple(self.fresh() for _ in range(kind))
             self.vars[name] = shape
-            props = self.assume.get(name, frozenset())
+            props = self.assume.get(name, _NO_PROPS)
             if props:
                 if len(shape) != 2 or shape[0] == 1:
                     shown = tuple(self.u.resolve(d) for d in shape)
@@ -330,9 +354,9 @@ class _Typer:
             if isinstance(kind, tuple):
                 self.shape[node.i] = self._gufunc(node, spec, shapes)
             else:
-                self.shape[node.i] = getattr(self, "_" + kind.replace("-", "_"))(node, shapes)
+                self.shape[node.i] = _KINDS[kind](self, node, shapes)
         except UnifyError as exc:
-            self.fail(node, self._mismatch(node, spec, str(exc)))
+            raise _Mismatch(self, node, spec, str(exc)) from None
 
     def _function(self, node: _Node):
         spec = self.lang.get(node.value)
@@ -494,6 +518,9 @@ class _Typer:
             wants = " or ".join(_describe(o) for o in spec.overloads)
             return f"{src}: {spec.name} needs {wants}, but {shown}"
         return f"{src}: shapes do not fit ({reason}): {shown}"
+
+
+_KINDS = {kind: getattr(_Typer, "_" + kind.replace("-", "_")) for kind in KINDS}  # by signature
 
 
 def _describe(overload: Gufunc) -> str:
@@ -750,16 +777,18 @@ def _infer_kinds(text, lang, shapes, assume, names, nodes, kinds) -> _Typer:
             ranks[node.value] = 1
     try:
         typer = _attempt(text, lang, shapes, assume, names, nodes, ranks)
-    except ShapeError as first_error:
+    except (ShapeError, _Mismatch) as first_error:
         typer = None
         for changed in _deviations(free, ranks):
             try:
                 typer = _attempt(text, lang, shapes, assume, names, nodes, changed)
-            except ShapeError:
+            except (ShapeError, _Mismatch):
                 continue
             ranks = changed
             break
         if typer is None:
+            if isinstance(first_error, _Mismatch):
+                raise first_error.error() from None
             raise first_error from None
     for node in leaves:                    # a scalar right of a matrix or row: A*b, a'*X*b
         name = node.value
@@ -773,7 +802,7 @@ def _infer_kinds(text, lang, shapes, assume, names, nodes, kinds) -> _Typer:
         trial = dict(ranks, **{name: 1})
         try:
             typer, ranks = _attempt(text, lang, shapes, assume, names, nodes, trial), trial
-        except ShapeError:
+        except (ShapeError, _Mismatch):
             pass
     return typer
 
