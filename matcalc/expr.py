@@ -19,13 +19,33 @@ Associative operators (``add``, ``mul``, ``hadamard``) are flattened when built,
 from __future__ import annotations
 
 import weakref
+from _weakref import _remove_dead_weakref
 
 from matcalc.shapes import format_shape, kind_of
 
 FLATTEN = frozenset({"add", "mul", "hadamard"})
 PRODUCTS = frozenset({"mul"})            # flattened products whose runs are matrix chains
 
-_table: "weakref.WeakValueDictionary[tuple, Expr]" = weakref.WeakValueDictionary()
+
+class _Ref(weakref.ref):
+    """A weak reference to a node that knows the node's key in the table.
+
+    The table is a plain dict of these rather than a ``weakref.WeakValueDictionary``, whose
+    ``get``, ``__setitem__``, ``KeyedRef`` and removal callback all run Python code: every
+    parse makes and drops a handful of nodes, and this halves what each one costs.  Nothing
+    iterates over the table, so the dictionary's guards for iteration are not needed.
+    """
+
+    __slots__ = ("key",)
+
+
+_table: dict[tuple, _Ref] = {}          # key -> weak reference to the one node for it
+
+
+def _gone(ref: _Ref, table=_table, remove=_remove_dead_weakref) -> None:
+    """A node died: drop its entry, unless a new node has taken the key since (bound as
+    defaults, so it still works while the interpreter shuts down)."""
+    remove(table, ref.key)
 
 
 class Expr:
@@ -125,32 +145,49 @@ class Expr:
 def make(op: str, args: tuple = (), shape: tuple = (), value=None,
          props: frozenset = frozenset()) -> Expr:
     """The unique node for these fields (flattening associative operators)."""
-    if op in FLATTEN and any(a.op == op for a in args):
-        if op == "mul":
-            args = _splice_products(args)
-        else:
-            flat: list[Expr] = []
-            for a in args:
-                if a.op == op:
-                    flat.extend(a.args)
-                else:
-                    flat.append(a)
-            args = tuple(flat)
+    if op in FLATTEN:
+        for a in args:
+            if a.op == op:
+                args = _flatten(op, args)
+                break
     key = (op, args, value, shape, props)
-    node = _table.get(key)
-    if node is not None:
-        return node
-    node = object.__new__(Expr)
-    set_ = object.__setattr__
-    set_(node, "op", op)
-    set_(node, "args", args)
-    set_(node, "value", value)
-    set_(node, "shape", shape)
-    set_(node, "props", props)
-    set_(node, "_hash", hash(key))
-    set_(node, "_chain", op == "mul" and _matrix_chain(args))    # its factors form a chain
-    _table[key] = node
+    ref = _table.get(key)
+    if ref is not None:
+        node = ref()
+        if node is not None:
+            return node
+    node = _new(Expr)
+    _set_op(node, op)
+    _set_args(node, args)
+    _set_value(node, value)
+    _set_shape(node, shape)
+    _set_props(node, props)
+    _set_hash(node, hash(key))
+    _set_chain(node, op == "mul" and _matrix_chain(args))    # its factors form a chain
+    ref = _Ref(node, _gone)
+    ref.key = key
+    _table[key] = ref
     return node
+
+
+_new = object.__new__
+# The slots' own setters (Expr.__setattr__ refuses every assignment once a node is made).
+_set_op, _set_args, _set_value, _set_shape, _set_props, _set_hash, _set_chain = (
+    Expr.__dict__[name].__set__ for name in ("op", "args", "value", "shape", "props", "_hash",
+                                             "_chain"))
+
+
+def _flatten(op: str, args: tuple) -> tuple:
+    """Operands of an associative operator with nested ones of the same operator spliced in."""
+    if op == "mul":
+        return _splice_products(args)
+    flat: list[Expr] = []
+    for a in args:
+        if a.op == op:
+            flat.extend(a.args)
+        else:
+            flat.append(a)
+    return tuple(flat)
 
 
 def _splice_products(args: tuple) -> tuple:

@@ -19,8 +19,8 @@ from functools import lru_cache
 from matcalc import expr as E
 from matcalc.errors import ParseError, ShapeError, UnknownFunctionError
 from matcalc.language import Language, builtin_language
-from matcalc.shapes import (Gufunc, Prod, Rigid, Unifier, UnifyError, Var, format_shape,
-                            kind_of, normalise)
+from matcalc.shapes import (KINDS, Gufunc, Prod, Rigid, Unifier, UnifyError, Var,
+                            format_shape, kind_of, normalise)
 
 MAX_LENGTH = 1_000_000
 PROPS = {"symmetric": "symmetric", "diagonal": "diagonal", "posdef": "posdef",
@@ -42,20 +42,24 @@ _CLOSERS = {"(": ")", "<": ">", "⟨": "⟩"}
 # ---------------------------------------------------------------- syntax tree
 
 class _Node:
-    """A syntax-tree node: operator name, children, literal value, source span."""
+    """A syntax-tree node: operator name, children, literal value, source span, and (set by
+    the passes) its parent and its position in post-order."""
 
-    __slots__ = ("op", "args", "value", "start", "end", "at", "paren")
+    __slots__ = ("op", "args", "value", "start", "end", "at", "paren", "up", "i")
 
     def __init__(self, op, args, value, start, end, at):
         self.op, self.args, self.value = op, args, value
         self.start, self.end, self.at = start, end, at   # at: the operator's character offset
         self.paren = False                               # written in parentheses
+        self.up = None                                   # the parent node (None: the root)
 
 
 def _binary(op):
     def build(self, children):
         left, tok, right = children
-        return _Node(op, [left, right], None, left.start, right.end, tok.start_pos)
+        node = _Node(op, [left, right], None, left.start, right.end, tok.start_pos)
+        left.up = right.up = node
+        return node
     return build
 
 
@@ -73,11 +77,13 @@ class _Builder:
 
     def neg(self, children):
         tok, x = children
-        return _Node("neg", [x], None, tok.start_pos, x.end, tok.start_pos)
+        x.up = node = _Node("neg", [x], None, tok.start_pos, x.end, tok.start_pos)
+        return node
 
     def transpose(self, children):
         x, tok = children
-        return _Node("transpose", [x], None, x.start, tok.end_pos, tok.start_pos)
+        x.up = node = _Node("transpose", [x], None, x.start, tok.end_pos, tok.start_pos)
+        return node
 
     def number(self, children):
         (tok,) = children
@@ -90,7 +96,10 @@ class _Builder:
     def call(self, children):
         name, rpar = children[0], children[-1]
         args = [c for c in children[2:-1] if isinstance(c, _Node)]
-        return _Node("call", args, str(name), name.start_pos, rpar.end_pos, name.start_pos)
+        node = _Node("call", args, str(name), name.start_pos, rpar.end_pos, name.start_pos)
+        for a in args:
+            a.up = node
+        return node
 
     def paren(self, children):
         lpar, x, rpar = children
@@ -100,11 +109,13 @@ class _Builder:
 
     def inner(self, children):
         lt, a, _comma, b, gt = children
-        return _Node("inner", [a, b], None, lt.start_pos, gt.end_pos, lt.start_pos)
+        a.up = b.up = node = _Node("inner", [a, b], None, lt.start_pos, gt.end_pos, lt.start_pos)
+        return node
 
     def norm(self, children):
         left, x, right = children
-        return _Node("call", [x], "norm2", left.start_pos, right.end_pos, left.start_pos)
+        x.up = node = _Node("call", [x], "norm2", left.start_pos, right.end_pos, left.start_pos)
+        return node
 
 
 @lru_cache(maxsize=None)
@@ -223,21 +234,41 @@ def _unclosed(text: str) -> int | None:
 
 # ---------------------------------------------------------------- typing
 
+_DECLARE_ORDER = {1: 0, 2: 1, "row": 1, "square": 1}     # vectors first, other kinds last
+_NO_PROPS: frozenset = frozenset()
+
+
+class _Mismatch(Exception):
+    """Internal: operands whose shapes do not fit.  Kind inference tries several readings
+    and reports only the first one's failure, so the ShapeError (whose message takes a while
+    to write) is made only when it is reported, from the failed typer, which nothing changes
+    after the failure."""
+
+    def __init__(self, typer: "_Typer", node: _Node, spec, reason: str):
+        super().__init__(reason)
+        self.typer, self.node, self.spec, self.reason = typer, node, spec, reason
+
+    def error(self) -> ShapeError:
+        typer = self.typer
+        return _error(ShapeError, typer._mismatch(self.node, self.spec, self.reason),
+                      typer.text, self.node.at)
+
+
 class _Typer:
     """Gives every syntax node a shape of dimension terms; raises ShapeError with a position."""
 
-    def __init__(self, text: str, lang: Language, shapes: dict, assume: dict):
+    def __init__(self, text: str, lang: Language, shapes: dict, assume: dict, size: int,
+                 used: frozenset = frozenset()):
         self.text, self.lang = text, lang
         self.u = Unifier()
         self.user_shapes = shapes
         self.assume = assume
         self.vars: dict[str, tuple] = {}
         self.props: dict[str, frozenset] = {}
-        self.shape: dict[int, tuple] = {}       # id(node) -> shape of dimension terms
-        self.rewrite: dict[int, tuple] = {}     # id(node) -> (op, value, args) the node stands for
-        used = {d for s in shapes.values() for d in s if isinstance(d, str)}
-        self._names = (n for n in itertools.chain(DIM_NAMES, (f"d{i}" for i in itertools.count(1)))
-                       if n not in used)
+        self.shape: list = [None] * size         # node.i -> shape of dimension terms
+        self.rewrite: dict[int, tuple] = {}     # node.i -> (op, value, args) the node stands for
+        names = itertools.chain(DIM_NAMES, (f"d{i}" for i in itertools.count(1)))
+        self._names = (n for n in names if n not in used) if used else names
 
     def fresh(self, can_be_one: bool = False) -> Var:
         return Var(next(self._names), can_be_one)
@@ -247,7 +278,7 @@ class _Typer:
         return s if len(s) <= 40 else s[:37] + "..."
 
     def show(self, node: _Node) -> str:
-        return format_shape(tuple(self.u.resolve(d) for d in self.shape[id(node)]))
+        return format_shape(tuple(self.u.resolve(d) for d in self.shape[node.i]))
 
     def fail(self, node: _Node, message: str):
         raise _error(ShapeError, message, self.text, node.at)
@@ -255,7 +286,7 @@ class _Typer:
     # -------------------------------------------------------- variables
     def declare(self, names: list[str], kinds: dict[str, int]) -> None:
         """Shapes for the variables, vectors before matrices, so A*x reads A: m×n, x: n."""
-        order = sorted(names, key=lambda n: {1: 0, 2: 1, "row": 1, "square": 1}.get(kinds[n], 2))
+        order = sorted(names, key=lambda n: _DECLARE_ORDER.get(kinds[n], 2))
         for name in order:
             kind = kinds[name]
             if name in self.user_shapes:
@@ -265,10 +296,14 @@ class _Typer:
             elif kind == "square":
                 d = self.fresh()
                 shape = (d, d)
+            elif kind == 1:
+                shape = (self.fresh(),)
+            elif kind == 2:
+                shape = (self.fresh(), self.fresh())
             else:
                 shape = tuple(self.fresh() for _ in range(kind))
             self.vars[name] = shape
-            props = self.assume.get(name, frozenset())
+            props = self.assume.get(name, _NO_PROPS)
             if props:
                 if len(shape) != 2 or shape[0] == 1:
                     shown = tuple(self.u.resolve(d) for d in shape)
@@ -291,10 +326,10 @@ class _Typer:
             if node.value == float("inf"):
                 raise _error(ParseError, f"the number {self.src(node)} is too large "
                                          "(over 1.8e308)", self.text, node.start)
-            self.shape[id(node)] = ()
+            self.shape[node.i] = ()
             return
         if op == "name":
-            self.shape[id(node)] = self.vars[node.value]
+            self.shape[node.i] = self.vars[node.value]
             return
         if op == "sub":
             spec = self.lang.get("add")
@@ -303,25 +338,25 @@ class _Typer:
         else:
             spec = self.lang.get(op)
         args = node.args
-        if op == "pow" and self.shape[id(args[0])]:
+        if op == "pow" and self.shape[args[0].i]:
             self._matrix_power(node)
             spec, args = self.lang.get("inv"), args[:1]
         if spec.params:
-            self.shape[id(node)] = self._constant(node, spec)
+            self.shape[node.i] = self._constant(node, spec)
             return
         if op == "call" and spec.arity is not None and len(args) != spec.arity:
             n = spec.arity
             raise _error(ParseError, f"{spec.name} takes {n} argument{'s' if n != 1 else ''}, "
                                      f"got {len(args)}", self.text, node.at)
         kind = spec.signature
-        shapes = [self.shape[id(a)] for a in args]
+        shapes = [self.shape[a.i] for a in args]
         try:
             if isinstance(kind, tuple):
-                self.shape[id(node)] = self._gufunc(node, spec, shapes)
+                self.shape[node.i] = self._gufunc(node, spec, shapes)
             else:
-                self.shape[id(node)] = getattr(self, "_" + kind.replace("-", "_"))(node, shapes)
+                self.shape[node.i] = _KINDS[kind](self, node, shapes)
         except UnifyError as exc:
-            self.fail(node, self._mismatch(node, spec, str(exc)))
+            raise _Mismatch(self, node, spec, str(exc)) from None
 
     def _function(self, node: _Node):
         spec = self.lang.get(node.value)
@@ -338,11 +373,11 @@ class _Typer:
         minus_one = (exponent.op == "const" and exponent.value == -1) or (
             exponent.op == "neg" and exponent.args[0].op == "const"
             and exponent.args[0].value == 1)
-        if not minus_one or len(self.shape[id(base)]) != 2:
+        if not minus_one or len(self.shape[base.i]) != 2:
             self.fail(node, f"{self.src(node)}: '^' raises a scalar to a power, but "
                             f"{self.src(base)} is {self.show(base)}; write inv(X) or X^-1 for "
                             f"the inverse, X*X for a matrix square, or '.^' for elementwise powers")
-        self.rewrite[id(node)] = ("call", "inv", [base])
+        self.rewrite[node.i] = ("call", "inv", [base])
 
     def _constant(self, node: _Node, spec) -> tuple:
         params = []
@@ -358,7 +393,7 @@ class _Typer:
                 self.fail(arg, f"{spec.name}: the argument must be {want}, "
                                f"got {self.src(arg)!r}")
             params.append(int(value) if kind.startswith("size") else value)
-        self.rewrite[id(node)] = ("call", (spec.name, tuple(params)), [])
+        self.rewrite[node.i] = ("call", (spec.name, tuple(params)), [])
         (overload,) = spec.overloads
         letters: dict[str, object] = {}
         if params and spec.params[0].startswith("size"):
@@ -468,7 +503,7 @@ class _Typer:
         if op in ("add", "sub"):
             a, b = args
             hint = ""
-            if not self.shape[id(a)] or not self.shape[id(b)]:
+            if not self.shape[a.i] or not self.shape[b.i]:
                 hint = "; to add a scalar c to every entry write c*vector(1) or c*matrix(1)"
             return f"{src}: '{'+' if op == 'add' else '-'}' needs operands of the same shape: " \
                    f"{shown}{hint}"
@@ -483,6 +518,9 @@ class _Typer:
             wants = " or ".join(_describe(o) for o in spec.overloads)
             return f"{src}: {spec.name} needs {wants}, but {shown}"
         return f"{src}: shapes do not fit ({reason}): {shown}"
+
+
+_KINDS = {kind: getattr(_Typer, "_" + kind.replace("-", "_")) for kind in KINDS}  # by signature
 
 
 def _describe(overload: Gufunc) -> str:
@@ -506,30 +544,33 @@ def _literal(node: _Node) -> float | None:
 
 # ---------------------------------------------------------------- the passes
 
-def _postorder(root: _Node) -> list[_Node]:
-    out: list[_Node] = []
-    stack = [(root, False)]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            out.append(node)
-        else:
-            stack.append((node, True))
-            stack.extend((c, False) for c in reversed(node.args))
-    return out
-
-
-def _names_in_order(root: _Node, lang: Language, shapes: dict) -> list[str]:
-    seen: dict[str, None] = {}
+def _walk(root: _Node, lang: Language, shapes: dict) -> tuple[list[_Node], list[str]]:
+    """The nodes in post-order (children left to right, then the parent), each numbered by
+    its place (``node.i``), and the variables in order of first appearance.  A bare constant
+    such as ``eye`` becomes a call with no arguments."""
+    nodes: list[_Node] = []
     stack = [root]
-    while stack:
+    while stack:                          # pre-order, children right to left ...
         node = stack.pop()
-        if node.op == "name" and node.value not in seen:
-            spec = lang.get(node.value)
-            if node.value in shapes or spec is None or not _is_bare_constant(spec):
-                seen[node.value] = None
-        stack.extend(reversed(node.args))
-    return list(seen)
+        nodes.append(node)
+        stack.extend(node.args)
+    nodes.reverse()                       # ... reversed is post-order, children left to right
+    kept: dict[str, bool] = {}
+    names: list[str] = []                 # leaves come in the same order in pre- and post-order
+    for i, node in enumerate(nodes):
+        node.i = i
+        if node.op == "name":
+            value = node.value
+            keep = kept.get(value)
+            if keep is None:
+                spec = lang.get(value)
+                keep = kept[value] = (value in shapes or spec is None
+                                      or not _is_bare_constant(spec))
+                if keep:
+                    names.append(value)
+            if not keep:
+                node.op, node.args = "call", []          # a bare constant such as eye
+    return nodes, names
 
 
 def _is_bare_constant(spec) -> bool:
@@ -537,64 +578,81 @@ def _is_bare_constant(spec) -> bool:
 
 
 def _finish(nodes: list[_Node], typer: _Typer) -> E.Expr:
-    resolve = typer.u.resolve
-    built: dict[int, E.Expr] = {}
+    resolve, shapes, rewrite = typer.u.resolve, typer.shape, typer.rewrite
+    make, flatten = E.make, E.FLATTEN
+    built: list = [None] * len(nodes)          # node.i -> its Expr
     chain: dict[int, list] = {}       # operands of an associative chain, built once (a+b+c+...)
-    parent = {id(c): n for n in nodes for c in n.args}
+    variables: dict[str, E.Expr] = {}          # a name's node, made once per name
     for node in nodes:
-        op, value, kids = typer.rewrite.get(id(node), (node.op, node.value, node.args))
-        family = "add" if op in ("add", "sub") else op
-        if family in E.FLATTEN:
+        i, op = node.i, node.op
+        if op == "name":
+            name = node.value
+            out = variables.get(name)
+            if out is None:
+                out = variables[name] = E.var(name, _resolved(shapes[i], resolve),
+                                              typer.props.get(name, frozenset()))
+            built[i] = out
+            continue
+        if op == "const":
+            built[i] = E.const(node.value)
+            continue
+        if i in rewrite:
+            op, value, kids = rewrite[i]
+        else:
+            value, kids = node.value, node.args
+        family = "add" if op == "sub" else op
+        if family in flatten:
             left, right = kids
-            operands = chain.pop(id(left), None)
+            operands = chain.pop(left.i, None)
             if operands is None:
-                operands = [built[id(left)]]
-            if id(right) in chain:                # a + (b + c): spliced without building b + c
-                operands.extend(chain.pop(id(right)))
+                operands = [built[left.i]]
+            if right.i in chain:                  # a + (b + c): spliced without building b + c
+                operands.extend(chain.pop(right.i))
             else:
-                right_e = built[id(right)]
+                right_e = built[right.i]
                 if op == "sub":
                     right_e = (E.const(-right_e.value) if right_e.op == "const"
-                               else E.make("neg", (right_e,), right_e.shape))
+                               else make("neg", (right_e,), right_e.shape))
                 operands.append(right_e)          # make() splices nested chains in
-            up = parent.get(id(node))
-            up_op = up and typer.rewrite.get(id(up), (up.op,))[0]
-            if up is not None and up_op == family and up.args[-1] is node and (
-                    family != "mul" or typer.shape[id(node)]
+            up = node.up
+            up_op = None if up is None else rewrite[up.i][0] if up.i in rewrite else up.op
+            if up_op == family and up.args[-1] is node and (
+                    family != "mul" or shapes[i]
                     or not any(o.shape or o.op == "mul" for o in operands)):
                 # the right operand of the same operator (not of a '-'): its operands go
                 # straight into the parent, so x + (x + (x + ...)) stays linear in time and
                 # memory; a scalar product such as A*(x'*y) is built, to stay whole
-                chain[id(node)] = operands
+                chain[i] = operands
                 continue
-            whole = family == "mul" and not typer.shape[id(node)] and any(
+            whole = family == "mul" and not shapes[i] and any(
                 o.shape for o in operands)           # x'*y stays one factor of a product
             # a scalar product in parentheses stays one factor: (x'*A*z*0.5)*B
-            grouped = node.paren and family == "mul" and not typer.shape[id(node)]
+            grouped = node.paren and family == "mul" and not shapes[i]
             if up is not None and up.args[0] is node and not whole and not grouped and (
                     up_op == family or (family == "add" and up_op == "sub")):
-                chain[id(node)] = operands          # the parent goes on with the chain
+                chain[i] = operands               # the parent goes on with the chain
                 continue
-            shape = tuple(resolve(d) for d in typer.shape[id(node)])
-            built[id(node)] = E.make(family, tuple(operands), shape)
+            built[i] = make(family, tuple(operands), _resolved(shapes[i], resolve))
             continue
-        shape = tuple(resolve(d) for d in typer.shape[id(node)])
-        args = tuple(built[id(a)] for a in kids)
-        if op == "const":
-            out = E.const(node.value)
-        elif op == "name":
-            out = E.var(node.value, shape, typer.props.get(node.value, frozenset()))
-        elif op == "neg" and args[0].op == "const":
+        args = tuple([built[a.i] for a in kids])
+        if op == "neg" and args[0].op == "const":
             out = E.const(-args[0].value)
         elif op == "call" and isinstance(value, tuple):     # a constant: eye(3), vector(1)
             name, params = value
-            out = E.make(name, (), shape, params or None)
-        elif op == "call":
-            out = E.make(value, args, shape)
+            out = make(name, (), _resolved(shapes[i], resolve), params or None)
         else:
-            out = E.make(op, args, shape)
-        built[id(node)] = out
-    return built[id(nodes[-1])]
+            out = make(value if op == "call" else op, args, _resolved(shapes[i], resolve))
+        built[i] = out
+    return built[nodes[-1].i]
+
+
+def _resolved(shape: tuple, resolve) -> tuple:
+    """A shape of dimension terms as resolved dimensions (a shape has at most two)."""
+    if not shape:
+        return ()
+    if len(shape) == 1:
+        return (resolve(shape[0]),)
+    return (resolve(shape[0]), resolve(shape[1]))
 
 
 def _normalise_shapes(shapes) -> dict[str, tuple]:
@@ -675,11 +733,7 @@ def parse(text: str, shapes=None, assume=None, language: Language | None = None,
         tree = _parser().parse(text)
     except UnexpectedInput as exc:
         raise _syntax_error(text, exc) from None
-    names = _names_in_order(tree, lang, shapes)
-    nodes = _postorder(tree)
-    for node in nodes:
-        if node.op == "name" and node.value not in names:
-            node.op, node.args = "call", []              # a bare constant such as eye
+    nodes, names = _walk(tree, lang, shapes)
     typer = _infer_kinds(text, lang, shapes, assume, names, nodes, kinds or {})
     return _finish(nodes, typer)
 
@@ -696,7 +750,8 @@ def _letter_rank(name: str) -> int:
 
 
 def _attempt(text, lang, shapes, assume, names, nodes, ranks) -> _Typer:
-    typer = _Typer(text, lang, shapes, assume)
+    used = frozenset(d for s in shapes.values() for d in s if isinstance(d, str))
+    typer = _Typer(text, lang, shapes, assume, len(nodes), used)
     typer.declare(names, ranks)
     for node in nodes:
         typer.type_node(node)
@@ -714,38 +769,40 @@ def _infer_kinds(text, lang, shapes, assume, names, nodes, kinds) -> _Typer:
     then two, until it type-checks.  If none does, the error is the defaults' error.
     """
     free = [n for n in names if n not in shapes and n not in kinds]
+    is_free = set(free)
     ranks = {n: len(shapes[n]) if n in shapes else kinds.get(n, _letter_rank(n)) for n in names}
-    parent: dict[int, _Node] = {id(c): n for n in nodes for c in n.args}
-    for node in nodes:
-        if node.op == "name" and node.value in free and ranks[node.value] == 0 \
-                and parent.get(id(node)) is not None and parent[id(node)].op == "transpose":
+    leaves = [node for node in nodes if node.op == "name" and node.value in is_free]
+    for node in leaves:
+        if ranks[node.value] == 0 and node.up is not None and node.up.op == "transpose":
             ranks[node.value] = 1
     try:
         typer = _attempt(text, lang, shapes, assume, names, nodes, ranks)
-    except ShapeError as first_error:
+    except (ShapeError, _Mismatch) as first_error:
         typer = None
         for changed in _deviations(free, ranks):
             try:
                 typer = _attempt(text, lang, shapes, assume, names, nodes, changed)
-            except ShapeError:
+            except (ShapeError, _Mismatch):
                 continue
             ranks = changed
             break
         if typer is None:
+            if isinstance(first_error, _Mismatch):
+                raise first_error.error() from None
             raise first_error from None
-    for node in nodes:                     # a scalar right of a matrix or row: A*b, a'*X*b
+    for node in leaves:                    # a scalar right of a matrix or row: A*b, a'*X*b
         name = node.value
-        up = parent.get(id(node))
-        if node.op != "name" or name not in free or ranks[name] != 0 or up is None \
+        up = node.up
+        if ranks[name] != 0 or up is None \
                 or up.op != "mul" or _letter_rank(name) != 0 or up.args[1] is not node:
             continue                       # c*x'*A*x keeps c a scalar coefficient
         other = up.args[0]
-        if not typer.shape[id(other)]:
+        if not typer.shape[other.i]:
             continue
         trial = dict(ranks, **{name: 1})
         try:
             typer, ranks = _attempt(text, lang, shapes, assume, names, nodes, trial), trial
-        except ShapeError:
+        except (ShapeError, _Mismatch):
             pass
     return typer
 

@@ -110,16 +110,26 @@ class Unifier:
         self._parent: dict[int, object] = {}
 
     def find(self, t):
+        parent = self._parent
+        if not isinstance(t, Var) or id(t) not in parent:
+            return t                                 # the common case: a root, no list made
         path = []
-        while isinstance(t, Var) and id(t) in self._parent:
+        while isinstance(t, Var) and id(t) in parent:
             path.append(t)
-            t = self._parent[id(t)]
+            t = parent[id(t)]
         for v in path:
-            self._parent[id(v)] = t
+            parent[id(v)] = t
         return t
 
     def resolve(self, t) -> int | str:
         """A term as a resolved dimension (int or str); unbound variables print as their hint."""
+        t = self.find(t)
+        if isinstance(t, int):                       # leaves directly: most dimensions are
+            return t
+        if isinstance(t, Var):
+            return t.hint
+        if isinstance(t, Rigid):
+            return t.name
         stack = [t]
         out: dict[int, int | str] = {}
         while stack:
