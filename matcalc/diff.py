@@ -80,6 +80,7 @@ class _Engine:
         self.trace = trace
         self._dep: dict = {}
         self._lin: dict = {}
+        self.checks: dict = {}          # where-checks by rule name, for self.condition
 
     # ---------------------------------------------------------------- conditions
     def depends(self, e: E.Expr) -> bool:
@@ -192,7 +193,9 @@ class _Engine:
             pat = rule.pattern
             if len(pat.args) != len(args) or pat.args[position].value != rule.wrt:
                 continue
-            check = where_check(rule.where, self.condition)
+            check = self.checks.get(rule.name)
+            if check is None:
+                check = self.checks[rule.name] = where_check(rule.where, self.condition)
             for env in match_args(pat.args, args, {}, check):
                 if rule.result is None:                     # said explicitly: no gradient
                     self.trace.steps.append(Step(rule.name, rule.where_text, node, y,
@@ -351,7 +354,7 @@ def derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) ->
     g = simplify(g)
     identify = Simplifier(rules, _identify_rules(rules), engine.condition, trace,
                           scalars_first=lambda e: not engine.linear(e),
-                          prior=(simplify, rules.identify))
+                          prior=(simplify, rules.identify), checks=engine.checks)
     if not x.shape and len(cot.shape) == 2:
         v = _inner_read_off(identify(g), cot, f, lang)
         if v is None:                                   # every term cancelled
@@ -463,7 +466,7 @@ def _identify_rules(rules: RuleSet) -> list:
 
 def _simplifier(rules: RuleSet, engine: _Engine, trace: Trace):
     """One simplifier per derivation: what it simplified once it never simplifies again."""
-    return Simplifier(rules, rules.identities, engine.condition, trace)
+    return Simplifier(rules, rules.identities, engine.condition, trace, checks=engine.checks)
 
 
 # ---------------------------------------------------------------- public entry points

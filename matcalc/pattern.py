@@ -695,24 +695,43 @@ def _map_dim(d, dims: dict):
     return product_dim([dims.get(f, f) for f in d.split("*")])
 
 
+_PLANS: dict[int, tuple] = {}
+
+
+def _plan(template: E.Expr) -> list:
+    """A template's nodes, children first, each with the places of its operands in that
+    list (computed once per template)."""
+    hit = _PLANS.get(id(template))
+    if hit is not None and hit[0] is template:
+        return hit[1]
+    if len(_PLANS) > 4096:
+        _PLANS.clear()
+    order = template.walk()
+    place = {id(n): i for i, n in enumerate(order)}
+    plan = [(n, tuple(place[id(a)] for a in n.args)) for n in order]
+    _PLANS[id(template)] = (template, plan)
+    return plan
+
+
 def instantiate(template: E.Expr, env: dict, dims: dict) -> E.Expr:
     """The template with metavariables replaced; shapes recomputed from the operands."""
-    done: dict[int, E.Expr] = {}
-    for node in template.walk():
-        if node.op == "var":
-            if node.value not in env:
+    done: list[E.Expr] = []
+    for node, args in _plan(template):
+        op = node.op
+        if op == "var":
+            out = env.get(node.value)
+            if out is None:
                 raise MatcalcError(f"rule result uses {node.value}, which the pattern does not "
                                    "bind")
-            out = env[node.value]
-        elif node.op == "const":
+        elif op == "const":
             out = node
-        elif not node.args:                                  # eye, vector(c), matrix(c)
+        elif not args:                                       # eye, vector(c), matrix(c)
             shape = tuple(_map_dim(d, dims) for d in node.shape)
-            out = build(node.op, (), node.value, shape=shape)
+            out = build(op, (), node.value, shape=shape)
         else:
-            out = build(node.op, [done[id(a)] for a in node.args], node.value)
-        done[id(node)] = out
-    return done[id(template)]
+            out = build(op, [done[i] for i in args], node.value)
+        done.append(out)
+    return done[-1]
 
 
 def instantiate_entrywise(template: E.Expr, env: dict, lang) -> E.Expr:

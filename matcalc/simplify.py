@@ -124,7 +124,8 @@ class Simplifier:
     def __init__(self, rules: RuleSet, identities: list[Rule],
                  condition: Callable[[str, E.Expr], bool], trace: Trace,
                  scalars_first: Callable[[E.Expr], bool] | None = None,
-                 prior: tuple["Simplifier", list[Rule]] | None = None):
+                 prior: tuple["Simplifier", list[Rule]] | None = None,
+                 checks: dict | None = None):
         """``prior``: a simplifier with the same conditions whose identities, together with
         ``extra``, are this one's (``(simplifier, extra)``): a node it left unchanged only
         needs the ``extra`` rules tried."""
@@ -134,7 +135,8 @@ class Simplifier:
         self._prior_memo = prior[0].memo if prior is not None else None
         self._extra_index = _Index.of(rules, prior[1]) if prior is not None else None
         self.condition = condition
-        self._checks: dict[str, Callable] = {}
+        # where-checks by rule name: shared by simplifiers with the same ``condition``
+        self._checks: dict[str, Callable] = {} if checks is None else checks
         self.trace = trace
         self.scalars_first = scalars_first or (lambda e: True)
         self.memo: dict[E.Expr, E.Expr] = {}
