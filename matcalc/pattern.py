@@ -621,10 +621,25 @@ def match_window(pat: E.Expr, subj: E.Expr, check: Check, env: dict | None = Non
         yield from _fixed_windows(op, pats, items, env, check, inside)
         return
     a = pats[anchor]
-    for i in range(anchor, n - (k - 1 - anchor)):
-        if items[i].op != a.op:
-            continue
+    positions = _op_positions(items).get(a.op, ())
+    useful: dict = {}
+    j, end = bisect.bisect_left(positions, anchor), n - (k - 1 - anchor)
+    while j < len(positions):
+        i = positions[j]
+        if i >= end:
+            break
         seg = inside[i] if inside else None
+        if seg is not None:                 # skip anchors whose windows cannot leave seg
+            u = useful.get(seg)
+            if u is None:
+                u = useful[seg] = _useful_anchors(seg, op, pats, anchor, items, check)
+            if i < u[0]:
+                j = bisect.bisect_left(positions, u[0], j)
+                continue
+            if i >= u[1]:
+                j = bisect.bisect_left(positions, seg[1], j)
+                continue
+        j += 1
         # with the anchor inside a clean run, the window must reach out of it on a side
         # that has names to grow: right when the anchor comes first, left when it is last
         beyond = seg[1] if seg and anchor == 0 else -1
@@ -639,28 +654,98 @@ def match_window(pat: E.Expr, subj: E.Expr, check: Check, env: dict | None = Non
                     yield env3, start, stop
 
 
+def _useful_anchors(seg: tuple, op: str, pats: tuple, anchor: int, items: tuple,
+                    check) -> tuple[int, int]:
+    """The positions [u0, u1) within the clean run ``seg`` where an anchor may start a
+    window that reaches out of it: for a pattern of an anchor and one name, the name's
+    group must cross the run's end (start), so every factor it would span must be able to
+    belong to it (its conjunctive conditions, as :meth:`where_check.longest` reads them)."""
+    lo, hi = seg
+    if len(pats) != 2 or op not in E.PRODUCTS or not isinstance(check, where_check):
+        return lo, hi
+    p = pats[1 - anchor]
+    if p.op != "var":
+        return lo, hi
+    name, n = p.value, len(items)
+    conds = check.conjunctive.get(name)
+    if anchor == 0:                         # anchor*name: the name must take items[i+1..hi]
+        if hi >= n:
+            return hi, hi
+        if name in check.single:
+            return hi - 1, hi
+        if conds:
+            prev = check._failures(name, conds, items)[1]
+            return max(lo, prev[hi]), hi    # no failing factor in [i+1, hi]
+        return lo, hi
+    if lo == 0:                             # name*anchor: the name must take items[lo-1..i-1]
+        return lo, lo
+    if name in check.single:
+        return lo, lo + 1
+    if conds:
+        nxt = check._failures(name, conds, items)[0]
+        return lo, min(hi, nxt[lo - 1] + 1)     # no failing factor in [lo-1, i-1]
+    return lo, hi
+
+
+_OP_POSITIONS: dict[int, tuple] = {}
+
+
+def _op_positions(items: tuple) -> dict:
+    """Where each operator stands among ``items`` (computed once per run of operands)."""
+    hit = _OP_POSITIONS.get(id(items))
+    if hit is not None and hit[0] is items:
+        return hit[1]
+    if len(_OP_POSITIONS) > 256:
+        _OP_POSITIONS.clear()
+    out: dict = {}
+    for i, item in enumerate(items):
+        out.setdefault(item.op, []).append(i)
+    _OP_POSITIONS[id(items)] = (items, out)
+    return out
+
+
 def _fixed_windows(op: str, pats: tuple, items: tuple, env: dict, check: Check, inside
                    ) -> Iterator[tuple[dict, int, int]]:
-    """Windows of exactly one operand per pattern argument, left to right."""
+    """Windows of exactly one operand per pattern argument, left to right (inside a clean
+    run only those that reach out of it)."""
     k = len(pats)
     leads = _leads(op, pats)
-    for start in range(0, len(items) - k + 1):
+    for start in _window_starts(len(items), k, inside):
         if leads and not _leads_agree(leads, items, start):
-            continue
-        if inside and _stale(inside, start, start + k):
             continue
         for b in match_args(pats, items[start:start + k], env, check):
             yield b, start, start + k
+
+
+def _window_starts(n: int, k: int, inside) -> Iterator[int]:
+    """Starts of the width-``k`` windows of ``n`` operands that are not stale."""
+    start = 0
+    while start <= n - k:
+        seg = inside[start] if inside else None
+        if seg is not None and start + k <= seg[1]:
+            start = seg[1] - k + 1          # every window starting before that is stale
+            continue
+        yield start
+        start += 1
+
+
+_INSIDE: dict[tuple, list] = {}
 
 
 def _inside(clean: tuple, n: int) -> list | None:
     """For each operand position, the clean run (lo, hi) holding it, or None."""
     if not clean:
         return None
+    hit = _INSIDE.get((clean, n))
+    if hit is not None:
+        return hit
+    if len(_INSIDE) > 256:
+        _INSIDE.clear()
     out: list = [None] * n
     for lo, hi in clean:
         for i in range(lo, hi):
             out[i] = (lo, hi)
+    _INSIDE[(clean, n)] = out
     return out
 
 

@@ -57,3 +57,60 @@ def test_a_long_product_where_no_run_fits_yields_only_single_factors():
     check = where_check({"v": ["vector"]}, _condition)
     assert list(check.sizes("v", "mul", items, 0, 200, 1, 1)) == [1]
     assert list(check.sizes("v", "mul", items, 199, 200, 1, -1)) == [1]
+
+
+# ---------------------------------------------------------------- clean runs
+
+def _factor_pool():
+    from matcalc.build import build
+    n = ("n", "n")
+    A, B = E.var("A", n), E.var("B", n)
+    x, u = E.var("x", ("n",)), E.var("u", ("n",))
+    cot = E.var("C", ("n",), frozenset({"cotangent"}))
+    square = [A, B, build("transpose", (A,)), build("diag", (u,)), build("eye", (), shape=n),
+              build("inv", (B,)), build("mul", (x, build("transpose", (cot,))))]
+    return square, x, cot
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_clean_runs_skip_only_windows_that_stay_inside_them(seed):
+    """match_window with clean runs yields exactly the windows that the plain search yields
+    and that reach out of every clean run (the skipped anchors and starts had none)."""
+    from matcalc.build import build
+    from matcalc.diff import _Engine
+    from matcalc.pattern import _stale, _inside, match_window
+    from matcalc.rules import builtin_rules
+    from matcalc.simplify import Trace
+
+    r = random.Random(seed)
+    square, x, cot = _factor_pool()
+    factors = [r.choice(square) for _ in range(r.randint(3, 16))]
+    factors.append(r.choice([x, cot, r.choice(square)]))
+    node = build("mul", factors)
+    n = len(node.args)
+    clean, i = [], 0
+    while i < n - 1:                                   # random disjoint runs of 2+ operands
+        if r.random() < 0.4:
+            hi = r.randint(i + 2, n)
+            clean.append((i, hi))
+            i = hi
+        else:
+            i += 1
+    clean = tuple(clean)
+    rules = builtin_rules()
+    engine = _Engine(rules, x, cot, Trace())
+    inside = _inside(clean, n)
+    tried = 0
+    for rule in rules.identities + rules.identify:
+        if rule.pattern.op != "mul":
+            continue
+        check = where_check(rule.where, engine.condition)
+        fast = {(s, t, tuple(sorted(env.items(), key=lambda kv: kv[0])))
+                for env, s, t in match_window(rule.pattern, node, check, clean=clean)}
+        plain = {(s, t, tuple(sorted(env.items(), key=lambda kv: kv[0])))
+                 for env, s, t in match_window(rule.pattern, node,
+                                               where_check(rule.where, engine.condition))
+                 if not (inside and _stale(inside, s, t))}
+        assert fast == plain, (rule.name, str(node), clean)
+        tried += 1
+    assert tried > 20
