@@ -611,10 +611,12 @@ def match_window(pat: E.Expr, subj: E.Expr, check: Check, env: dict | None = Non
         return
     anchor = next((j for j, p in enumerate(pats) if _is_anchor(op, p)), None)
     inside = _inside(clean, n)
-    if anchor is None:                      # names only: the whole node, then one per name
+    if anchor is None:                      # names only: the whole node, then windows
         for b in _match_all(op, pats, items, env, check):
             yield b, 0, n
-        if k < n:
+        if k < n <= GROUP_WINDOWS and op in E.PRODUCTS:
+            yield from _group_windows(op, pats, items, env, check, inside)
+        elif k < n:
             yield from _fixed_windows(op, pats, items, env, check, inside)
         return
     if all(_is_anchor(op, p) for p in pats):            # fixed width: k operands
@@ -702,6 +704,23 @@ def _op_positions(items: tuple) -> dict:
         out.setdefault(item.op, []).append(i)
     _OP_POSITIONS[id(items)] = (items, out)
     return out
+
+
+# Up to this many factors, a pattern of names only is tried on every window of a product with
+# each name taking any group (``A*A`` finds x'*B*x'*B); beyond, each name takes one operand
+# (the number of windows and splits grows as a power of the length).
+GROUP_WINDOWS = 12
+
+
+def _group_windows(op: str, pats: tuple, items: tuple, env: dict, check: Check, inside
+                   ) -> Iterator[tuple[dict, int, int]]:
+    """Windows (not the whole run) where each name takes a group, left to right."""
+    n = len(items)
+    for start in range(n):
+        for b, stop in _match_right(op, pats, items, start, env, check, False):
+            if (start, stop) == (0, n) or (inside and _stale(inside, start, stop)):
+                continue
+            yield b, start, stop
 
 
 def _fixed_windows(op: str, pats: tuple, items: tuple, env: dict, check: Check, inside
