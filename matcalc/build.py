@@ -105,6 +105,21 @@ def shape_of(op: str, args: tuple, lang: Language) -> tuple:
     raise ShapeError(f"{op}: unknown signature kind {kind!r}")
 
 
+def filled(value: float, shape: tuple, lang: Language | None = None) -> E.Expr | None:
+    """The constant of ``shape`` whose every entry is ``value``, written as a person would:
+    the number for a scalar, ``vector(c)`` for a column, ``vector(c)'`` for a row (not a 1×n
+    ``matrix(c)``, which would not print back to the same shape), ``matrix(c)`` otherwise.
+    None when the language has no such constant function."""
+    lang = lang or builtin_language()
+    if not shape:
+        return E.const(value)
+    if len(shape) == 2 and shape[0] == 1:
+        column = filled(value, (shape[1],), lang)
+        return None if column is None else build("transpose", (column,), None, lang)
+    fill = lang.fill(len(shape))
+    return None if fill is None else build(fill, (), (float(value),), lang, shape=shape)
+
+
 def build(op: str, args, value=None, lang: Language | None = None, shape=None) -> E.Expr:
     """The node ``op(*args)`` with its shape computed (or given, for constants like eye)."""
     args = tuple(args)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from matcalc import expr as E
-from matcalc.build import build
+from matcalc.build import build, filled
 from matcalc.errors import MatcalcError, ShapeError
 from matcalc.pattern import (dim_map, instantiate, instantiate_entrywise, match_args,
                              where_check)
@@ -425,10 +425,7 @@ def _transposed(g: E.Expr, lang) -> E.Expr:
 
 def _zero(shape: tuple, lang) -> E.Expr:
     """The zero derivative: 0, or vector(0) / matrix(0) of the derivative's shape."""
-    if not shape:
-        return E.const(0.0)
-    fill = lang.fill(1 if len(shape) == 1 else 2)
-    return build(fill, (), (0.0,), lang, shape=shape)
+    return filled(0.0, shape, lang)
 
 
 def _identity(target: E.Expr, lang) -> E.Expr:

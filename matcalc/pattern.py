@@ -21,7 +21,7 @@ import functools
 from typing import Callable, Iterator
 
 from matcalc import expr as E
-from matcalc.build import build
+from matcalc.build import build, filled
 from matcalc.errors import MatcalcError
 
 Check = Callable[[str, E.Expr], bool]
@@ -799,6 +799,12 @@ def _map_dim(d, dims: dict):
     return product_dim([dims.get(f, f) for f in d.split("*")])
 
 
+@functools.lru_cache(maxsize=1)
+def _row_fill() -> str | None:
+    from matcalc.language import builtin_language
+    return builtin_language().fill(2)
+
+
 _PLANS: dict[int, tuple] = {}
 
 
@@ -831,7 +837,10 @@ def instantiate(template: E.Expr, env: dict, dims: dict) -> E.Expr:
             out = node
         elif not args:                                       # eye, vector(c), matrix(c)
             shape = tuple(_map_dim(d, dims) for d in node.shape)
-            out = build(op, (), node.value, shape=shape)
+            if len(shape) == 2 and shape[0] == 1 and op == _row_fill():
+                out = filled(node.value[0], shape)           # a row of c: vector(c)'
+            else:
+                out = build(op, (), node.value, shape=shape)
         else:
             out = build(op, [done[i] for i in args], node.value)
         done.append(out)
@@ -867,9 +876,9 @@ def instantiate_entrywise(template: E.Expr, env: dict, lang) -> E.Expr:
 
 
 def _filled(scalar: E.Expr, shape: tuple, lang) -> E.Expr:
-    fill = lang.fill(len(shape))
-    if fill is None:
+    ones = filled(scalar.value if scalar.op == "const" else 1.0, shape, lang)
+    if ones is None:
         raise MatcalcError("the language defines no constant vector or matrix to lift a scalar")
     if scalar.op == "const":
-        return build(fill, (), (scalar.value,), lang, shape=shape)
-    return build("mul", (scalar, build(fill, (), (1.0,), lang, shape=shape)), None, lang)
+        return ones
+    return build("mul", (scalar, ones), None, lang)

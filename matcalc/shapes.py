@@ -208,9 +208,20 @@ class Unifier:
             if len(left) == 1 and len(right) == 1:
                 self.unify(left[0], right[0])
                 return
-            if len(left) == len(right) > 1 and all(t is left[0] for t in left) and all(
-                    u is right[0] for u in right):
+            if len(left) == len(right) > 1 and all(_same(t, left[0]) for t in left) and all(
+                    _same(u, right[0]) for u in right):
                 self.unify(left[0], right[0])      # sizes are positive: k*k = n*n → k = n
+                return
+            for one, many in ((left, right), (right, left)):
+                if len(one) == 1 and isinstance(one[0], Var) and many:
+                    self.unify(one[0], _product(many))     # k = m*n
+                    return
+            if len(left) == len(right) > 1 and (all(isinstance(t, Var) for t in left) or
+                                                all(isinstance(u, Var) for u in right)):
+                # one side unknown sizes only (those of constants such as eye and vector(1)):
+                # the simplest typing that fits pairs them in order (m*m = k*p → k = p = m)
+                for t, u in zip(left, right):
+                    self.unify(t, u)
                 return
         if self.resolve(a) != self.resolve(b):
             raise UnifyError(f"{self.resolve(a)} ≠ {self.resolve(b)}")
@@ -224,6 +235,17 @@ class Unifier:
             elif cur != 1:
                 out.append(cur)
         return out
+
+
+def _same(t, u) -> bool:
+    return t is u or (not isinstance(t, Var) and t == u)
+
+
+def _product(factors: list):
+    out = factors[-1]
+    for f in reversed(factors[:-1]):
+        out = Prod(f, out)
+    return out
 
 
 # ---------------------------------------------------------------- describing shapes

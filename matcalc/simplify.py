@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from matcalc import expr as E
-from matcalc.build import build
+from matcalc.build import build, filled
 from matcalc.errors import MatcalcError, ShapeError
 from matcalc.pattern import (_frozen, dim_map, distribute, distributes, instantiate, match_window,
                              operand_kinds, operand_signatures, passes, prefilter,
@@ -293,10 +293,9 @@ class Simplifier:
         elif not node.shape:
             new = E.const(0.0)
         else:
-            fill = self.lang.fill(len(node.shape) if node.shape[0] != 1 else 2)
-            if fill is None:
+            new = filled(0.0, node.shape, self.lang)
+            if new is None:
                 return node
-            new = build(fill, (), (0.0,), self.lang, shape=node.shape)
         self.trace.steps.append(Step("cancel-opposites", "matcalc/simplify.py (a generic move)",
                                      node, new, "t - t = 0"))
         return new

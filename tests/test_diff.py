@@ -133,3 +133,19 @@ def test_no_rule_is_a_clear_error(tmp_path):
 def test_variable_not_in_expression():
     with pytest.raises(matcalc.MatcalcError, match="does not occur"):
         matcalc.diff("A*x", "y")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
+def test_answer_prints_as_text_that_parses_back(case):
+    """A person can paste an answer back in: its text parses, with the query's variables,
+    to the same expression (constants such as eye and vector(1) get their sizes by
+    inference)."""
+    if "reparse_reason" in case:
+        pytest.skip(case["reparse_reason"])
+    expr = matcalc.parse(case["query"], shapes=case.get("shapes"), assume=case.get("assume"))
+    answer = getattr(matcalc, case.get("op", "diff"))(expr, case["wrt"])
+    shapes = {n: v.shape for n, v in expr.variables().items()}
+    again = matcalc.parse(str(answer), shapes=shapes, assume=case.get("assume"))
+    assert str(again) == str(answer)
+    # sizes no variable fixes (vector(0) alone) come back under other names: compare kinds
+    assert [d == 1 for d in again.shape] == [d == 1 for d in answer.shape]

@@ -358,3 +358,29 @@ def test_parse_signature(sig, ranks):
 def test_bad_signatures(sig, message):
     with pytest.raises(ValueError, match=message.replace("(", "\\(").replace("+", "\\+")):
         parse_signature(sig)
+
+
+@pytest.mark.parametrize("text, shapes, want", [
+    # products of unknown sizes (constants' sizes) pair with known ones in order
+    ("vec(A) + vec(eye)", {"A": ("n", "n")}, ("n*n",)),
+    ("vec(A) + vec(B)", {"A": ("m", "n")}, ("m*n",)),
+    # declared sizes are never paired: products of the same factors in any order are equal
+    ("kron(x, y) + kron(y, x)", {"x": ("n",), "y": ("m",)}, ("m*n",)),
+])
+def test_product_sizes_of_constants_are_inferred(text, shapes, want):
+    assert parse(text, shapes=shapes).shape == want
+
+
+def test_the_selection_matrix_of_diag_parses_back():
+    """d/dy diag(y) prints as diag(vec(eye))*kron(vector(1), eye): n²×n."""
+    rows, cols = parse("diag(vec(eye))*kron(vector(1), eye)").shape
+    assert rows == f"{cols}*{cols}"
+
+
+@pytest.mark.parametrize("text, shapes", [
+    ("vec(A) + vec(B)", {"A": ("m", "n"), "B": ("p", "q")}),
+    ("vec(A) + x", {"A": ("m", "n"), "x": ("k",)}),
+])
+def test_declared_product_sizes_are_not_paired(text, shapes):
+    with pytest.raises(ShapeError):
+        parse(text, shapes=shapes)
