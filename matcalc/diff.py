@@ -189,10 +189,8 @@ class _Engine:
         """The cotangent of operand ``position`` of ``node`` (of ``args``, for a pair taken
         out of an n-ary product) given the node's cotangent ``y``."""
         args = node.args if args is None else args
-        for rule in self.rules.adjoints.get(node.op, ()):
+        for rule in _adjoints_for(self.rules, node.op, position, len(args)):
             pat = rule.pattern
-            if len(pat.args) != len(args) or pat.args[position].value != rule.wrt:
-                continue
             check = self.checks.get(rule.name)
             if check is None:
                 check = self.checks[rule.name] = where_check(rule.where, self.condition)
@@ -215,6 +213,21 @@ class _Engine:
             f"no rule differentiates {node} with respect to its operand {position + 1} "
             f"({arg}, {arg.shape_text}): add an 'adjoints' record for {node.op!r} to a rules "
             f"file (see rules/README.md) and load it with matcalc.load_rules")
+
+
+def _adjoints_for(rules: RuleSet, op: str, position: int, arity: int) -> list:
+    """The adjoint rules of ``op`` for operand ``position`` of ``arity`` operands, in file
+    order (indexed once per rule set)."""
+    index = rules.__dict__.get("_adjoint_index")
+    if index is None:
+        index = rules.__dict__["_adjoint_index"] = {}
+    key = (op, position, arity)
+    found = index.get(key)
+    if found is None:
+        found = index[key] = [r for r in rules.adjoints.get(op, ())
+                              if len(r.pattern.args) == arity
+                              and r.pattern.args[position].value == r.wrt]
+    return found
 
 
 def _free_of(answer: E.Expr, cot: E.Expr, f: E.Expr) -> E.Expr:
