@@ -298,6 +298,13 @@ def _sizes(check, p: E.Expr, op: str, items: tuple, start: int, room: int, least
             if k == 1 or _may_take(check, p, op, items, start + 1 - k, start + 1)]
 
 
+def _takes_most(check, p: E.Expr) -> bool:
+    """Whether a name, matched left to right, takes its longest group first: when its
+    condition holds factor by factor (``free``: u in u.*v takes every free factor, one
+    rewrite), not when one factor decides it (``linear``: C in C*Q is the cotangent alone)."""
+    return p.op == "var" and bool(getattr(check, "conjunctive", {}).get(p.value))
+
+
 def _group(op: str, chunk: tuple):
     try:
         return chunk[0] if len(chunk) == 1 else build(op, chunk)
@@ -334,7 +341,10 @@ def match_run(op: str, pats: tuple, items: tuple, env: dict, check: Check) -> It
     if not _can_take_many(op, p) or _single(p, check):
         most = 1
     least = most if not rest else 1                     # the last pattern takes the rest
-    for size in _sizes(check, p, op, items, 0, most, least, 1):
+    sizes = _sizes(check, p, op, items, 0, most, least, 1)
+    if not _takes_most(check, p):
+        sizes = reversed(sizes)
+    for size in sizes:
         if not rest and size != len(items):
             continue
         group = _group(op, items[:size])

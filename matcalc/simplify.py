@@ -94,14 +94,17 @@ class _Index:
     @staticmethod
     def of(rules: RuleSet, identities: list[Rule]) -> "_Index":
         indexes = rules.__dict__.setdefault("_simplify_indexes", {})
-        same = indexes.get(id(identities))             # the very list again: no walk over it
+        recent = rules.__dict__.setdefault("_simplify_recent", {})
+        same = recent.get(id(identities))              # the very list again: no walk over it
         if same is not None and same[0] is identities and same[1] == len(identities):
             return same[2]
         key = tuple(id(r) for r in identities)
         index = indexes.get(key)
         if index is None:
             index = indexes[key] = _Index(identities)
-        indexes[id(identities)] = (identities, len(identities), index)
+        if len(recent) >= 8:                           # a caller making new lists each time
+            recent.clear()
+        recent[id(identities)] = (identities, len(identities), index)
         return index
 
     def candidates(self, node: E.Expr, condition) -> tuple:
@@ -132,7 +135,7 @@ class Simplifier:
         self.rules = rules
         self.lang = rules.language
         self.index = _Index.of(rules, identities)
-        self._prior_memo = prior[0].memo if prior is not None else None
+        self._prior_fixpoints = prior[0].fixpoints if prior is not None else None
         self._extra_index = _Index.of(rules, prior[1]) if prior is not None else None
         self.condition = condition
         # where-checks by rule name: shared by simplifiers with the same ``condition``
@@ -140,6 +143,8 @@ class Simplifier:
         self.trace = trace
         self.scalars_first = scalars_first or (lambda e: True)
         self.memo: dict[E.Expr, E.Expr] = {}
+        # nodes every rule was tried on and none applied (not those left by a limit)
+        self.fixpoints: set[E.Expr] = set()
         self.rewrites = 0
         self.gave_up = 0                    # loops stopped by a limit (their results unfinished)
         self._depth = 0
@@ -226,13 +231,14 @@ class Simplifier:
             if new is node:
                 new = self._rewrite(node)
             if new is node:
+                self.fixpoints.add(node)        # every rule tried, none applied
                 return node
             if self.rewrites > MAX_REWRITES:
                 self.trace.stopped.append(f"simplify: stopped after {MAX_REWRITES} rewrites")
                 self.gave_up += 1
                 return new
             node = self.tree(new) if new not in self.memo else self.memo[new]
-            if self.memo.get(node) is node:
+            if node in self.fixpoints:
                 return node                     # simplified already: its own fixpoint
         self.trace.stopped.append(f"simplify: a node kept changing; left as {node}")
         self.gave_up += 1
@@ -356,7 +362,7 @@ class Simplifier:
     def _rewrite(self, node: E.Expr) -> E.Expr:
         clean = self._clean_runs(node)
         index = self.index
-        if self._prior_memo is not None and self._prior_memo.get(node) is node:
+        if self._prior_fixpoints is not None and node in self._prior_fixpoints:
             index = self._extra_index       # the prior rules all failed on it already
         for rule in index.candidates(node, self.condition):
             reverse = index.distributive.get(rule.name)
