@@ -15,3 +15,15 @@ def central_jacobian(f, x, eps=1e-6):
         lo = np.asarray(f((flat - step).reshape(x.shape, order="F")), dtype=float)
         cols.append(((hi - lo) / (2 * eps)).reshape(-1, order="F"))
     return np.stack(cols, axis=1)
+
+
+def dims_of(expr, values) -> dict:
+    """The sizes of the symbolic dimensions of ``expr``'s variables, read off their values
+    (an answer such as vector(1)' or diag(vec(eye))*kron(vector(1), eye) has no variable to
+    show them)."""
+    dims = {}
+    for name, v in expr.variables().items():
+        for d, size in zip(v.shape, np.shape(values[name])):
+            if isinstance(d, str):
+                dims[d] = size
+    return dims

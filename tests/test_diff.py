@@ -14,20 +14,9 @@ import yaml
 
 import matcalc
 from matcalc.checking import random_values
-from numeric_helpers import central_jacobian
+from numeric_helpers import central_jacobian, dims_of
 
 CASES = yaml.safe_load((Path(__file__).parent / "cases" / "derivatives.yaml").read_text())["cases"]
-
-
-def _dims(expr, values):
-    """Sizes of the symbolic dimensions, read off the values (an answer such as
-    diag(vec(eye))*kron(vector(1), eye) has no variable to show them)."""
-    dims = {}
-    for name, v in expr.variables().items():
-        for d, size in zip(v.shape, np.shape(values[name])):
-            if isinstance(d, str):
-                dims[d] = size
-    return dims
 
 
 def _id(case):
@@ -52,7 +41,7 @@ def test_case(case):
         values = random_values(expr.variables(), case.get("domain") or {}, rng)
         got = np.asarray(matcalc.evaluate(answer, {k: v for k, v in values.items()
                                                     if k in answer.variables()},
-                                          dims=_dims(expr, values)))
+                                          dims=dims_of(expr, values)))
         if op == "hessian":
             g = matcalc.grad(expr, case["wrt"])
             want = matcalc.numeric_jacobian(g, case["wrt"], {k: v for k, v in values.items()

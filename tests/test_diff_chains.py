@@ -10,6 +10,7 @@ import pytest
 import matcalc
 from matcalc.checking import random_values
 from matcalc.errors import MatcalcError
+from numeric_helpers import dims_of
 
 POOL = ["X", "X'", "A", "inv(X)", "exp(X)", "(X + A)", "u", "v'", "x'"]
 SHAPES = {"X": ("n", "n"), "A": ("n", "n")}
@@ -32,17 +33,6 @@ def _chains():
 CHAINS = _chains()
 
 
-def _dims(expr, values) -> dict:
-    """The sizes of the symbolic dimensions, read off the values (an answer such as
-    vector(1)' has no variable to show them)."""
-    dims = {}
-    for name, v in expr.variables().items():
-        for d, size in zip(v.shape, np.shape(values[name])):
-            if isinstance(d, str):
-                dims[d] = size
-    return dims
-
-
 def test_the_pool_makes_many_chains():
     assert len(CHAINS) > 300
 
@@ -59,7 +49,7 @@ def test_chain_differentiates_and_agrees_with_backprop(text):
     values = {k: v for k, v in values.items() if k in expr.variables()}
     got = np.asarray(matcalc.evaluate(answer, {k: v for k, v in values.items()
                                                if k in answer.variables()},
-                                      dims=_dims(expr, values)))
+                                      dims=dims_of(expr, values)))
     want = np.asarray(matcalc.numeric_jacobian(expr, "X", values))
     np.testing.assert_allclose(got.reshape(want.shape), want, rtol=1e-8, atol=1e-10)
 
