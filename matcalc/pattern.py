@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+from collections import OrderedDict
 from typing import Callable, Iterator
 
 from matcalc import expr as E
@@ -37,6 +38,33 @@ SHAPE_CONDITIONS = frozenset({"scalar", "nonscalar", "vector", "row", "matrix", 
 
 
 _CLASSIFIED: dict[int, tuple] = {}        # id(where) -> (where, its classification)
+
+
+class _Recent:
+    """Values computed from objects, kept for the ``size`` most recently used (an entry
+    holds its objects, so no id in its key can be reused while it is kept)."""
+
+    __slots__ = ("size", "data")
+
+    def __init__(self, size: int):
+        self.size, self.data = size, OrderedDict()
+
+    def get(self, key, objects: tuple):
+        hit = self.data.get(key)
+        if hit is None or len(hit[0]) != len(objects) or any(
+                a is not b for a, b in zip(hit[0], objects)):
+            return None
+        self.data.move_to_end(key)
+        return hit[1]
+
+    def put(self, key, objects: tuple, value) -> None:
+        self.data[key] = (objects, value)
+        self.data.move_to_end(key)
+        if len(self.data) > self.size:
+            self.data.popitem(last=False)
+
+
+_FAILURES = _Recent(2048)       # (engine, conditions, run) -> next/previous failing factor
 
 
 def _frozen(where: dict) -> tuple:
@@ -60,7 +88,7 @@ class where_check:
     ``single`` names the metavariables that only one operand can satisfy (see
     :data:`SINGLE_CONDITIONS`), so matching never builds a group for them."""
 
-    __slots__ = ("where", "condition", "single", "shaped", "conjunctive", "_runs")
+    __slots__ = ("where", "condition", "single", "shaped", "conjunctive")
 
     def __init__(self, where: dict, condition: Callable[[str, E.Expr], bool]):
         self.where = where
@@ -71,7 +99,6 @@ class where_check:
                 _CLASSIFIED.clear()
             hit = _CLASSIFIED[id(where)] = (where, _classified(_frozen(where)))
         self.single, self.shaped, self.conjunctive = hit[1]
-        self._runs: dict = {}
 
     def longest(self, name: str, op: str, items: tuple, start: int, room: int,
                 step: int) -> int:
@@ -88,15 +115,20 @@ class where_check:
 
     def _failures(self, name: str, conds, items: tuple):
         """For each position, the next (previous) factor failing ``conds``; computed once
-        per run of operands."""
-        key = (name, id(items))
-        hit = self._runs.get(key)
-        if hit is not None and hit[0] is items:
-            return hit[1], hit[2]
-        if len(self._runs) > 256:
-            self._runs.clear()
+        per run of operands and set of conditions (shared by every check whose conditions
+        come from the same engine)."""
+        owner = getattr(self.condition, "__self__", self.condition)
+        key = (id(owner), conds, id(items))
+        hit = _FAILURES.get(key, (items, owner))
+        if hit is not None:
+            return hit
         n = len(items)
-        ok = [all(self.condition(c, item) for c in conds) for item in items]
+        condition = self.condition
+        if len(conds) == 1:
+            (c,) = conds
+            ok = [condition(c, item) for item in items]
+        else:
+            ok = [all(condition(c, item) for c in conds) for item in items]
         nxt, prev = [n] * (n + 1), [-1] * n
         for i in range(n - 1, -1, -1):
             nxt[i] = nxt[i + 1] if ok[i] else i
@@ -105,7 +137,7 @@ class where_check:
             if not ok[i]:
                 last = i
             prev[i] = last
-        self._runs[key] = (items, nxt, prev)
+        _FAILURES.put(key, (items, owner), (nxt, prev))
         return nxt, prev
 
     def __call__(self, name: str, e: E.Expr) -> bool:
@@ -145,17 +177,15 @@ class where_check:
         return all(self.condition(c, probe) for c in conds)
 
 
-_SHAPE_INDEXES: dict[int, tuple] = {}
+_SHAPE_INDEXES = _Recent(1024)
 
 
 def _shape_index(items: tuple) -> tuple:
     """Where a product's non-scalar factors stand, and the positions by rows and by columns
     (a column vector has one column): computed once per run of factors."""
-    hit = _SHAPE_INDEXES.get(id(items))
-    if hit is not None and hit[0] is items:
-        return hit[1]
-    if len(_SHAPE_INDEXES) > 256:
-        _SHAPE_INDEXES.clear()
+    hit = _SHAPE_INDEXES.get(id(items), (items,))
+    if hit is not None:
+        return hit
     pos, rows, cols, by_rows, by_cols = [], {}, {}, {}, {}
     for i, f in enumerate(items):
         if f.shape:
@@ -165,7 +195,7 @@ def _shape_index(items: tuple) -> tuple:
             by_rows.setdefault(r, []).append(i)
             by_cols.setdefault(c, []).append(i)
     index = (pos, rows, cols, by_rows, by_cols)
-    _SHAPE_INDEXES[id(items)] = (items, index)
+    _SHAPE_INDEXES.put(id(items), (items,), index)
     return index
 
 
@@ -699,20 +729,18 @@ def _useful_anchors(seg: tuple, op: str, pats: tuple, anchor: int, items: tuple,
     return lo, hi
 
 
-_OP_POSITIONS: dict[int, tuple] = {}
+_OP_POSITIONS = _Recent(1024)
 
 
 def _op_positions(items: tuple) -> dict:
     """Where each operator stands among ``items`` (computed once per run of operands)."""
-    hit = _OP_POSITIONS.get(id(items))
-    if hit is not None and hit[0] is items:
-        return hit[1]
-    if len(_OP_POSITIONS) > 256:
-        _OP_POSITIONS.clear()
+    hit = _OP_POSITIONS.get(id(items), (items,))
+    if hit is not None:
+        return hit
     out: dict = {}
     for i, item in enumerate(items):
         out.setdefault(item.op, []).append(i)
-    _OP_POSITIONS[id(items)] = (items, out)
+    _OP_POSITIONS.put(id(items), (items,), out)
     return out
 
 
@@ -758,23 +786,21 @@ def _window_starts(n: int, k: int, inside) -> Iterator[int]:
         start += 1
 
 
-_INSIDE: dict[tuple, list] = {}
+_INSIDE = _Recent(1024)
 
 
 def _inside(clean: tuple, n: int) -> list | None:
     """For each operand position, the clean run (lo, hi) holding it, or None."""
     if not clean:
         return None
-    hit = _INSIDE.get((clean, n))
+    hit = _INSIDE.get((clean, n), ())
     if hit is not None:
         return hit
-    if len(_INSIDE) > 256:
-        _INSIDE.clear()
     out: list = [None] * n
     for lo, hi in clean:
         for i in range(lo, hi):
             out[i] = (lo, hi)
-    _INSIDE[(clean, n)] = out
+    _INSIDE.put((clean, n), (), out)
     return out
 
 
