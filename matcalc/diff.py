@@ -81,6 +81,7 @@ class _Engine:
         self._dep: dict = {}
         self._lin: dict = {}
         self.checks: dict = {}          # where-checks by rule name, for self.condition
+        self.run_cache: dict = {}       # per-run arrays of the where-checks (pattern.py)
 
     # ---------------------------------------------------------------- conditions
     def depends(self, e: E.Expr) -> bool:
@@ -286,9 +287,11 @@ class _ReadOffError(MatcalcError):
 
 def _read_off(form: E.Expr, target: E.Expr, lang, identity) -> E.Expr:
     parts = []
+    cot, seen = (target.args[0] if target.op == VEC else target), {}
     for sign, term in _terms(form):
-        if _is_zero(term, lang):
-            continue                                    # t - t cancelled to a zero fill
+        if _is_zero(term, lang) or not _contains(term, cot, seen):
+            continue        # a zero fill, or a term free of C: the form is linear in C, so
+                            # such terms add up to zero (a zero fill inside a product)
         if term is target:
             k = identity()
         else:
@@ -450,9 +453,10 @@ def _inner_read_off(form: E.Expr, cot: E.Expr, f: E.Expr, lang) -> E.Expr | None
     """V with form = ⟨V, C⟩; a term k*vec(C) (k a row) is ⟨unvec(kᵀ, C), C⟩."""
     parts = []
     vec_cot = build(VEC, (cot,), lang=lang)
+    seen: dict = {}
     for sign, term in _terms(form):
-        if _is_zero(term, lang):
-            continue
+        if _is_zero(term, lang) or not _contains(term, cot, seen):
+            continue                                    # zero: the form is linear in C
         if term.op == INNER and term.args[1] is cot:
             v = term.args[0]
         elif (k := _coefficient(term, vec_cot, lang)) is not None and len(k.shape) == 2:

@@ -64,7 +64,9 @@ class _Recent:
             self.data.popitem(last=False)
 
 
-_FAILURES = _Recent(2048)       # (engine, conditions, run) -> next/previous failing factor
+# next/previous failing factor per (conditions, run), kept by the engine whose conditions they
+# are (``run_cache``, gone with it); checks over a plain function share this small one
+_LOCAL_RUNS: dict = {}
 
 
 def _frozen(where: dict) -> tuple:
@@ -117,13 +119,16 @@ class where_check:
         """For each position, the next (previous) factor failing ``conds``; computed once
         per run of operands and set of conditions (shared by every check whose conditions
         come from the same engine)."""
-        owner = getattr(self.condition, "__self__", self.condition)
-        key = (id(owner), conds, id(items))
-        hit = _FAILURES.get(key, (items, owner))
-        if hit is not None:
-            return hit
-        n = len(items)
         condition = self.condition
+        store = getattr(getattr(condition, "__self__", None), "run_cache", None)
+        if store is None:                   # a plain condition function
+            store = _LOCAL_RUNS
+        key = (id(condition), conds, id(items)) if store is _LOCAL_RUNS else (conds, id(items))
+        hit = store.get(key)
+        if hit is not None and hit[0] is items and (store is not _LOCAL_RUNS
+                                                    or hit[1] is condition):
+            return hit[2]
+        n = len(items)
         if len(conds) == 1:
             (c,) = conds
             ok = [condition(c, item) for item in items]
@@ -137,7 +142,9 @@ class where_check:
             if not ok[i]:
                 last = i
             prev[i] = last
-        _FAILURES.put(key, (items, owner), (nxt, prev))
+        if len(store) > 1024:
+            store.clear()
+        store[key] = (items, condition, (nxt, prev))
         return nxt, prev
 
     def __call__(self, name: str, e: E.Expr) -> bool:
