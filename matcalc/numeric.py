@@ -278,6 +278,19 @@ def evaluate(expr, values: dict, shapes=None, language: Language | None = None,
         out = run_cached(fast, arrays, sizes)
         if out is not None:
             return _result(out)
+    return _reference(expr, arrays, sizes, lang)
+
+
+def reference(expr, values: dict, shapes=None, language: Language | None = None,
+              dims: dict | None = None):
+    """The value of ``expr`` through matcalc.autograd only (never the generated code that
+    :func:`evaluate` caches): what the code generator is checked against."""
+    lang = language or builtin_language()
+    expr, arrays, sizes = _prepare(expr, values, shapes, lang, dims)
+    return _reference(expr, arrays, sizes, lang)
+
+
+def _reference(expr: Expr, arrays: dict, sizes: dict, lang: Language):
     with ag.no_grad():
         out = _run(expr, {n: ag.tensor(a) for n, a in arrays.items()}, sizes, lang)
     return _result(out.numpy())
