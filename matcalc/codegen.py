@@ -665,21 +665,24 @@ class _Gen:
         fn = self.helper("xtdx", _xtdx_text)
         return Val("dense", shape, f"{fn}({p}, {v})")
 
-    def _trace_of_product(self, node, coef, items):
-        k = len(items)
+    def _best_split(self, orders):
+        """The cheapest split of one of ``orders`` (lists of factors) into two products
+        whose outer result is only partly needed (a trace or a diagonal): (left, right, their
+        emitted values)."""
         best = None
-        vals = [v for _, v in items]
-        for rot in range(k):
-            order = vals[rot:] + vals[:rot]
-            for s in range(1, k):
+        for order in orders:
+            for s in range(1, len(order)):
                 left, right = _Chain(self, order[:s]), _Chain(self, order[s:])
                 lp, rp = left.plan(), right.plan()
-                r, c = left.rows, left.cols
-                cost = lp.cost + rp.cost + self.size(r) * self.size(c)
+                cost = lp.cost + rp.cost + self.size(left.rows) * self.size(left.cols)
                 if best is None or cost < best[0]:
                     best = (cost, left, lp, right, rp)
         _, left, lp, right, rp = best
-        p, q = left.emit(lp, []), right.emit(rp, [])
+        return left, right, left.emit(lp, []), right.emit(rp, [])
+
+    def _trace_of_product(self, node, coef, items):
+        vals = [v for _, v in items]
+        left, right, p, q = self._best_split(vals[r:] + vals[:r] for r in range(len(vals)))
         if left.rows == 1 or left.cols == 1:                      # tr(u*w') = w'*u
             code = f"({p.code} @ {q.code})" if left.rows != left.cols else \
                 f"({p.code} * {q.code})"
@@ -695,17 +698,7 @@ class _Gen:
         return Val("dense", node.shape, code)
 
     def _diag_of_product(self, node, coef, items):
-        k = len(items)
-        vals = [v for _, v in items]
-        best = None
-        for s in range(1, k):
-            left, right = _Chain(self, vals[:s]), _Chain(self, vals[s:])
-            lp, rp = left.plan(), right.plan()
-            cost = lp.cost + rp.cost + self.size(left.rows) * self.size(left.cols)
-            if best is None or cost < best[0]:
-                best = (cost, left, lp, right, rp)
-        _, left, lp, right, rp = best
-        p, q = left.emit(lp, []), right.emit(rp, [])
+        left, right, p, q = self._best_split([[v for _, v in items]])
         if left.cols == 1:
             code = f"({p.code} * {q.code})"
         elif p.kind == "diag" or q.kind == "diag":
