@@ -109,36 +109,27 @@ PROBLEMS = {
 }
 
 
-def torch_fn(name, torch, d):
-    """The scalar function of the variable, other inputs fixed, in PyTorch."""
-    t = {k: torch.tensor(v) for k, v in d.items()}
+def _loss(name, xp, t):
+    """The scalar function of the variable, other inputs fixed, written once for any
+    NumPy-like module ``xp`` (torch, jax.numpy, autograd.numpy) and its arrays ``t``."""
     if name == "x'Ax":
         return lambda x: x @ (t["A"] @ x), t["x"]
     if name == "logistic":
-        return lambda w: torch.sum(torch.log(1 + torch.exp(-t["y"] * (t["X"] @ w)))), t["w"]
+        return lambda w: xp.sum(xp.log(1 + xp.exp(-t["y"] * (t["X"] @ w)))), t["w"]
     if name == "least squares":
-        return lambda x: torch.sum((t["A"] @ x - t["b"]) ** 2), t["x"]
-    return lambda U: torch.sum((t["T"] - U @ t["V"].T) ** 2), t["U"]
+        return lambda x: xp.sum((t["A"] @ x - t["b"]) ** 2), t["x"]
+    return lambda U: xp.sum((t["T"] - U @ t["V"].T) ** 2), t["U"]
+
+
+def torch_fn(name, torch, d):
+    """The problem in PyTorch."""
+    return _loss(name, torch, {k: torch.tensor(v) for k, v in d.items()})
 
 
 def jax_fn(name, jax, d):
-    jnp = jax.numpy
-    t = {k: jnp.asarray(v) for k, v in d.items()}
-    if name == "x'Ax":
-        return lambda x: x @ (t["A"] @ x), t["x"]
-    if name == "logistic":
-        return lambda w: jnp.sum(jnp.log(1 + jnp.exp(-t["y"] * (t["X"] @ w)))), t["w"]
-    if name == "least squares":
-        return lambda x: jnp.sum((t["A"] @ x - t["b"]) ** 2), t["x"]
-    return lambda U: jnp.sum((t["T"] - U @ t["V"].T) ** 2), t["U"]
+    return _loss(name, jax.numpy, {k: jax.numpy.asarray(v) for k, v in d.items()})
 
 
 def autograd_fn(name, d):
     import autograd.numpy as anp
-    if name == "x'Ax":
-        return lambda x: x @ (d["A"] @ x), d["x"]
-    if name == "logistic":
-        return lambda w: anp.sum(anp.log(1 + anp.exp(-d["y"] * (d["X"] @ w)))), d["w"]
-    if name == "least squares":
-        return lambda x: anp.sum((d["A"] @ x - d["b"]) ** 2), d["x"]
-    return lambda U: anp.sum((d["T"] - U @ d["V"].T) ** 2), d["U"]
+    return _loss(name, anp, d)
