@@ -368,7 +368,7 @@ def derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) ->
         shape = derivative_shape(f.shape if not x.shape else column.shape, x.shape)
         return Derivation(f, x, _zero(shape, lang), trace)
     g = simplify(g)
-    identify = Simplifier(rules, _identify_rules(rules), engine.condition, trace,
+    identify = Simplifier(rules, rules.identify_all, engine.condition, trace,
                           scalars_first=lambda e: not engine.linear(e),
                           prior=(simplify, rules.identify), checks=engine.checks)
     if not x.shape and len(cot.shape) == 2:
@@ -468,14 +468,6 @@ def _inner_read_off(form: E.Expr, cot: E.Expr, f: E.Expr, lang) -> E.Expr | None
     if not parts:
         return None
     return parts[0] if len(parts) == 1 else build(SUM, parts)
-
-
-def _identify_rules(rules: RuleSet) -> list:
-    """The identities followed by the identify rules (one list per rule set)."""
-    both = rules.__dict__.get("_identify_rules")
-    if both is None or len(both) != len(rules.identities) + len(rules.identify):
-        both = rules.__dict__["_identify_rules"] = rules.identities + rules.identify
-    return both
 
 
 def _simplifier(rules: RuleSet, engine: _Engine, trace: Trace):

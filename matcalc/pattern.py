@@ -160,9 +160,8 @@ class where_check:
         product where no run fits costs no more than a short one."""
         conds = self.shaped.get(name)
         if not conds or op not in E.PRODUCTS or room - least < 8:
-            return [k for k in range(room, least - 1, -1)
-                    if k == 1 or self.may_take(name, op, items, *(
-                        (start, start + k) if step > 0 else (start + 1 - k, start + 1)))]
+            return _probed_sizes(lambda lo, hi: self.may_take(name, op, items, lo, hi),
+                                 start, room, least, step)
         ok = {}
 
         def fits(shape):
@@ -328,11 +327,16 @@ def _sizes(check, p: E.Expr, op: str, items: tuple, start: int, room: int, least
     sizes = getattr(check, "sizes", None)
     if p.op == "var" and sizes is not None:
         return sizes(p.value, op, items, start, room, least, step)
-    if step > 0:
-        return [k for k in range(room, least - 1, -1)
-                if k == 1 or _may_take(check, p, op, items, start, start + k)]
+    return _probed_sizes(lambda lo, hi: _may_take(check, p, op, items, lo, hi),
+                         start, room, least, step)
+
+
+def _probed_sizes(may_take, start: int, room: int, least: int, step: int) -> list:
+    """Sizes from ``room`` down to ``least`` whose run from ``start`` (rightwards when
+    ``step`` > 0, else leftwards) ``may_take(lo, hi)`` allows, one by one (size 1 always)."""
     return [k for k in range(room, least - 1, -1)
-            if k == 1 or _may_take(check, p, op, items, start + 1 - k, start + 1)]
+            if k == 1 or may_take(*((start, start + k) if step > 0
+                                    else (start + 1 - k, start + 1)))]
 
 
 def _takes_most(check, p: E.Expr) -> bool:

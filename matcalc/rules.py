@@ -273,9 +273,8 @@ class RuleSet:
                 self.identities.append(r)
             else:
                 self.identify.append(r)
-        self.identities_by_op: dict[str, list[Rule]] = {}
-        for r in self.identities:
-            self.identities_by_op.setdefault(r.pattern.op, []).append(r)
+        # what the identify step applies: the identities, then the identify rules
+        self.identify_all: list[Rule] = self.identities + self.identify
 
     def extended(self, paths) -> "RuleSet":
         """This rule set plus the records of more rule files (a user's own)."""

@@ -101,7 +101,7 @@ def test_clean_runs_skip_only_windows_that_stay_inside_them(seed):
     engine = _Engine(rules, x, cot, Trace())
     inside = _inside(clean, n)
     tried = 0
-    for rule in rules.identities + rules.identify:
+    for rule in rules.identify_all:
         if rule.pattern.op != "mul":
             continue
         check = where_check(rule.where, engine.condition)
