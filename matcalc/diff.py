@@ -90,6 +90,27 @@ class _Engine:
     def linear(self, e: E.Expr) -> bool:
         return self.cot is not None and _contains(e, self.cot, self._lin)
 
+    def holds_each(self, c: str, items: tuple) -> list | None:
+        """``[condition(c, item) for item in items]`` for the conditions that depend on the
+        DAG (free, linear, constant, depends), read from their memos in one C-level pass when
+        every item is known (a long product's factors are, after the first time); None for
+        the others."""
+        if c in ("free", "linear"):
+            if self.cot is None:
+                return [c == "free"] * len(items)
+            memo, target = self._lin, self.cot
+        elif c in ("constant", "depends"):
+            memo, target = self._dep, self.wrt
+        else:
+            return None
+        got = list(map(memo.get, items))
+        if None in got:
+            got = [v if v is not None else _contains(e, target, memo)
+                   for v, e in zip(got, items)]
+        if c in ("linear", "depends"):
+            return got
+        return [not v for v in got]
+
     def condition(self, c: str, e: E.Expr) -> bool:
         s = e.shape
         if c == "scalar":

@@ -51,7 +51,8 @@ def _gone(ref: _Ref, table=_table, remove=_remove_dead_weakref) -> None:
 class Expr:
     """One node of an expression.  Build with :func:`make`, :func:`var`, :func:`const`."""
 
-    __slots__ = ("op", "args", "value", "shape", "props", "_hash", "_chain", "__weakref__")
+    __slots__ = ("op", "args", "value", "shape", "props", "_chain", "_sig",
+                 "__weakref__")
 
     op: str
     args: tuple["Expr", ...]
@@ -65,14 +66,8 @@ class Expr:
     def __delattr__(self, name):
         raise AttributeError("Expr is immutable")
 
-    def __hash__(self) -> int:
-        return self._hash
-
-    def __eq__(self, other) -> bool:
-        return self is other
-
-    def __ne__(self, other) -> bool:
-        return self is not other
+    # Equality is identity and the hash is object's own (both in C, no Python call per dict
+    # lookup): make() returns the one node for equal fields, so identity is equality.
 
     def __reduce__(self):
         return (make, (self.op, self.args, self.shape, self.value, self.props))
@@ -162,8 +157,8 @@ def make(op: str, args: tuple = (), shape: tuple = (), value=None,
     _set_value(node, value)
     _set_shape(node, shape)
     _set_props(node, props)
-    _set_hash(node, hash(key))
     _set_chain(node, op == "mul" and _matrix_chain(args))    # its factors form a chain
+    _set_sig(node, (op, args[0].op) if len(args) == 1 else None)
     ref = _Ref(node, _gone)
     ref.key = key
     _table[key] = ref
@@ -172,9 +167,9 @@ def make(op: str, args: tuple = (), shape: tuple = (), value=None,
 
 _new = object.__new__
 # The slots' own setters (Expr.__setattr__ refuses every assignment once a node is made).
-_set_op, _set_args, _set_value, _set_shape, _set_props, _set_hash, _set_chain = (
-    Expr.__dict__[name].__set__ for name in ("op", "args", "value", "shape", "props", "_hash",
-                                             "_chain"))
+_set_op, _set_args, _set_value, _set_shape, _set_props, _set_chain, _set_sig = (
+    Expr.__dict__[name].__set__ for name in ("op", "args", "value", "shape", "props", "_chain",
+                                             "_sig"))
 
 
 def _flatten(op: str, args: tuple) -> tuple:

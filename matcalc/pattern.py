@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import operator
 from collections import OrderedDict
 from typing import Callable, Iterator
 
@@ -129,11 +130,13 @@ class where_check:
                                                     or hit[1] is condition):
             return hit[2]
         n = len(items)
-        if len(conds) == 1:
-            (c,) = conds
-            ok = [condition(c, item) for item in items]
-        else:
-            ok = [all(condition(c, item) for c in conds) for item in items]
+        each = getattr(getattr(condition, "__self__", None), "holds_each", None)
+        ok = None
+        for c in conds:
+            got = each(c, items) if each is not None else None
+            if got is None:
+                got = [condition(c, item) for item in items]
+            ok = got if ok is None else [a and b for a, b in zip(ok, got)]
         nxt, prev = [n] * (n + 1), [-1] * n
         for i in range(n - 1, -1, -1):
             nxt[i] = nxt[i + 1] if ok[i] else i
@@ -192,17 +195,27 @@ def _shape_index(items: tuple) -> tuple:
     hit = _SHAPE_INDEXES.get(id(items), (items,))
     if hit is not None:
         return hit
-    pos, rows, cols, by_rows, by_cols = [], {}, {}, {}, {}
-    for i, f in enumerate(items):
-        if f.shape:
-            r, c = f.shape[0], 1 if len(f.shape) == 1 else f.shape[1]
-            pos.append(i)
-            rows[i], cols[i] = r, c
-            by_rows.setdefault(r, []).append(i)
-            by_cols.setdefault(c, []).append(i)
+    shapes = [f.shape for f in items]
+    pos = [i for i, sh in enumerate(shapes) if sh]
+    rows = [sh[0] if sh else None for sh in shapes]
+    cols = [(sh[1] if len(sh) == 2 else 1) if sh else None for sh in shapes]
+    by_rows, by_cols = _positions_by(rows, pos), _positions_by(cols, pos)
     index = (pos, rows, cols, by_rows, by_cols)
     _SHAPE_INDEXES.put(id(items), (items,), index)
     return index
+
+
+def _positions_by(dims: list, pos: list) -> dict:
+    """The positions ``pos`` grouped by ``dims[i]`` (ascending in each group); a product has
+    few distinct dimensions, so one comprehension per dimension beats a loop in Python."""
+    distinct = set(dims)
+    distinct.discard(None)
+    if len(distinct) <= 4:
+        return {d: [i for i in pos if dims[i] == d] for d in distinct}
+    out: dict = {}
+    for i in pos:
+        out.setdefault(dims[i], []).append(i)
+    return out
 
 
 def _fitting_sizes(index: tuple, start: int, room: int, least: int, step: int, fits) -> list:
@@ -575,14 +588,19 @@ NUMBER_CONDITIONS = frozenset({"number", "nonzero-number", "negative"})
 
 
 def _signature(e: E.Expr):
-    """An operand's operator, with its only operand's operator when it has one."""
+    """An operand's operator, with its only operand's operator when it has one (made with
+    the node: ``e._sig``)."""
     return (e.op, e.args[0].op) if len(e.args) == 1 else None
+
+
+_OP, _SIG = operator.attrgetter("op"), operator.attrgetter("_sig")
 
 
 def operand_signatures(node: E.Expr) -> frozenset:
     """What :func:`passes` looks for among an associative node's operands."""
-    out = {a.op for a in node.args}
-    out.update(s for a in node.args if (s := _signature(a)) is not None)
+    out = set(map(_OP, node.args))
+    out.update(map(_SIG, node.args))
+    out.discard(None)
     return frozenset(out)
 
 
@@ -748,9 +766,14 @@ def _op_positions(items: tuple) -> dict:
     hit = _OP_POSITIONS.get(id(items), (items,))
     if hit is not None:
         return hit
-    out: dict = {}
-    for i, item in enumerate(items):
-        out.setdefault(item.op, []).append(i)
+    ops = list(map(_OP, items))
+    distinct = set(ops)
+    if len(distinct) <= 4:                  # a comprehension per operator beats a loop
+        out = {op: [i for i, o in enumerate(ops) if o == op] for op in distinct}
+    else:
+        out = {}
+        for i, op in enumerate(ops):
+            out.setdefault(op, []).append(i)
     _OP_POSITIONS.put(id(items), (items,), out)
     return out
 
@@ -809,8 +832,7 @@ def _inside(clean: tuple, n: int) -> list | None:
         return hit
     out: list = [None] * n
     for lo, hi in clean:
-        for i in range(lo, hi):
-            out[i] = (lo, hi)
+        out[lo:hi] = [(lo, hi)] * (hi - lo)
     _INSIDE.put((clean, n), (), out)
     return out
 
