@@ -24,8 +24,10 @@ Measures, in one run:
    (c) tanh(W1*tanh(W2*...tanh(WN*x)...)) with respect to x (a Jacobian).
    For each N: the time (median of up to 5 runs; one run once a case takes over a second),
    the growth ratio time(N)/time(N/2), the number of distinct nodes of the answer
-   (``Expr.node_count()``, the DAG size) and its growth ratio, and "steps": the rule
-   applications in the derivation's trace (differentiation and simplification).  Table 2
+   (``Expr.node_count()``, the DAG size) and its growth ratio, the number of operands of
+   those nodes (the DAG's edges: what any algorithm must at least write) and its growth ratio,
+   and "steps": the rule applications in the derivation's trace (differentiation and
+   simplification).  Table 2
    calls ``matcalc.diff.derive`` (``matcalc.diff`` is its ``.result``) to read the trace.
    Guards: matcalc runs at N only if N/2 took under 10 s, and each call is stopped after 60 s
    (SymPy: 20 s); a stopped case prints "> limit (stopped)".  The limit uses SIGALRM, so it
@@ -428,6 +430,7 @@ def sympy_trace_product(N: int) -> Callable[[], object]:
 class Case:
     time: float | None = None
     nodes: int | None = None
+    operands: int | None = None     # edges of the answer DAG: a flat product of k factors has k
     steps: int | None = None
     status: str = ""                # "", "stopped", "skipped", "error: ..."
     notes: list[str] = field(default_factory=list)
@@ -460,7 +463,9 @@ def run_matcalc_case(build: Callable[[int], tuple], N: int, cfg: Settings) -> Ca
     except Exception as exc:                    # noqa: BLE001 - an error is a finding
         case.status = f"error: {type(exc).__name__}: {exc}"
         return case
-    case.nodes = d.result.node_count()
+    walk = d.result.walk()
+    case.nodes = len(walk)
+    case.operands = sum(len(n.args) for n in walk)
     case.steps = len(d.trace.steps)
     case.notes = [s for s in d.trace.stopped if s != "simplify: fixpoint"]
     return case
@@ -507,6 +512,8 @@ def scaling_table(title: str, build: Callable[[int], tuple], cfg: Settings,
 
         cells = [str(N), mc, growth(case.time, prev.time),
                  "" if case.nodes is None else str(case.nodes), growth(case.nodes, prev.nodes),
+                 "" if case.operands is None else str(case.operands),
+                 growth(case.operands, prev.operands),
                  "" if case.steps is None else str(case.steps)]
         if sympy_fn is not None:
             if not use_sympy:
@@ -526,7 +533,7 @@ def scaling_table(title: str, build: Callable[[int], tuple], cfg: Settings,
             cells += [sym, ratio]
         rows.append(cells)
         prev = case
-    headers = ["N", "matcalc", "×time", "nodes", "×nodes", "steps"]
+    headers = ["N", "matcalc", "×time", "nodes", "×nodes", "operands", "×operands", "steps"]
     if sympy_fn is not None:
         headers += ["SymPy", "SymPy/matcalc"]
     print(table(headers, rows))
@@ -535,7 +542,9 @@ def scaling_table(title: str, build: Callable[[int], tuple], cfg: Settings,
 
 def table2(cfg: Settings, use_sympy: bool) -> None:
     print("\nTable 2 — scaling with depth N (×time = time(N)/time(N/2), ×nodes likewise; "
-          "nodes = distinct nodes of the answer DAG)")
+          "nodes = distinct nodes of the answer DAG; operands = its edges, the operands of "
+          "those nodes: a flat product of k factors counts k, so a sum of N products of 2N "
+          "factors is quadratic in N however it is stored)")
     print(f"  matcalc runs at N only if N/2 took < {cfg.matcalc_next_below:.0f} s; one call is "
           f"stopped after {cfg.matcalc_limit:.0f} s, a SymPy call after {cfg.sympy_limit:.0f} s")
     findings = []

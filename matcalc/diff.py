@@ -18,6 +18,7 @@ engine never returns a partial answer.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import filterfalse, repeat
 
 from matcalc import expr as E
 from matcalc.build import build, filled
@@ -64,10 +65,10 @@ def _contains(root: E.Expr, target: E.Expr, memo: dict) -> bool:
         if node in memo:
             continue
         if expanded:
-            memo[node] = node is target or any(memo[a] for a in node.args)
+            memo[node] = node is target or any(map(memo.__getitem__, node.args))
             continue
         stack.append((node, True))
-        stack.extend((a, False) for a in node.args if a not in memo)
+        stack.extend(zip(filterfalse(memo.__contains__, node.args), repeat(False)))
     return memo[root]
 
 

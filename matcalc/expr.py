@@ -199,14 +199,19 @@ def _splice_products(args: tuple) -> tuple:
     after_rows: list = [None] * (n + 1)        # rows of the first non-scalar in args[i:]
     after_ok = [True] * (n + 1)                # whether args[i:] chain
     for i in range(n - 1, -1, -1):
-        rows, cols = _ends([args[i]])
+        rows, cols = _shape_ends(args[i].shape)
         nxt = after_rows[i + 1]
         after_ok[i] = after_ok[i + 1] and (rows is None or nxt is None or cols == nxt)
         after_rows[i] = nxt if rows is None else rows
     flat: list[Expr] = []
     ok, prev = True, None                      # whether flat chains; cols of its last factor
     for i, a in enumerate(args):
-        first, last = _ends(a.args) if a.op == "mul" else (None, None)
+        if a.op != "mul":
+            first = last = None
+        elif a.shape:                           # a chain's ends are its own rows and columns
+            first, last = _shape_ends(a.shape)
+        else:                                   # u'*v: 1 and 1; a product of scalars: none
+            first, last = _ends(a.args)
         end = prev if last is None else last
         if a.op == "mul" and a._chain and ok and after_ok[i + 1] and (
                 first is None or prev is None or prev == first) and (
@@ -215,7 +220,7 @@ def _splice_products(args: tuple) -> tuple:
             prev = end
             continue
         flat.append(a)
-        rows, cols = _ends([a])
+        rows, cols = _shape_ends(a.shape)
         if rows is not None:
             ok = ok and (prev is None or prev == rows)
             prev = cols
@@ -235,6 +240,13 @@ def run_shape(factors, lo: int = 0, hi: int | None = None) -> tuple:
     return normalise(f[0], 1 if len(l) == 1 else l[1])
 
 
+def _shape_ends(s: tuple) -> tuple:
+    """Rows and columns of one factor of this shape (None, None: a scalar)."""
+    if not s:
+        return None, None
+    return s[0], 1 if len(s) == 1 else s[1]
+
+
 def _ends(factors) -> tuple:
     """Rows of the first and columns of the last non-scalar factor (None: all scalars)."""
     first = next((f for f in factors if f.shape), None)
@@ -249,15 +261,9 @@ def _matrix_chain(factors: list[Expr]) -> bool:
 
     Scalars scale wherever they stand; a column vector is n×1 and a row vector 1×n.
     """
-    prev = None
-    for f in factors:
-        if not f.shape:
-            continue
-        rows = f.shape[0]
-        if prev is not None and prev != rows:
-            return False
-        prev = 1 if len(f.shape) == 1 else f.shape[1]
-    return True
+    shapes = [f.shape for f in factors if f.shape]
+    return ([s[0] for s in shapes[1:]]
+            == [s[1] if len(s) == 2 else 1 for s in shapes[:-1]])
 
 
 def var(name: str, shape: tuple = (), props=frozenset()) -> Expr:

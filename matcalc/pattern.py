@@ -579,8 +579,14 @@ def distribute(node: E.Expr, reverse: bool, lang=None) -> E.Expr:
     """``U(s1 ∘ ... ∘ sn)`` as ``U(s1) ∘ ... ∘ U(sn)`` (reversed when ``reverse``)."""
     inner = node.args[0]
     items = reversed(inner.args) if reverse else inner.args
-    return build(inner.op, [build(node.op, (s,), node.value, lang) for s in items],
-                 inner.value, lang)
+    done: dict = {}                         # a repeated operand (X in A*X*B*X) built once
+    parts = []
+    for s in items:
+        u = done.get(s)
+        if u is None:
+            u = done[s] = build(node.op, (s,), node.value, lang)
+        parts.append(u)
+    return build(inner.op, parts, inner.value, lang)
 
 
 # Conditions only a number meets: a name carrying one needs a number among the operands.

@@ -13,6 +13,8 @@ read from the language's signature kinds and ``numeric`` names, not from operato
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import filterfalse, repeat
+from operator import attrgetter
 from typing import Callable
 
 from matcalc import expr as E
@@ -27,6 +29,8 @@ MAX_PASSES = 30
 MAX_REWRITES = 5_000
 MAX_NODES = 200_000
 MAX_DEPTH = 60
+
+_SHAPE = attrgetter("shape")
 
 # Scalar arithmetic by the ``numeric`` name of a language record (the numeric table).
 _FOLD = {
@@ -170,7 +174,7 @@ class Simplifier:
     def tree(self, root: E.Expr) -> E.Expr:
         """Simplify every node of ``root`` (children first, each distinct node once)."""
         for node in self._unsimplified(root):
-            args = tuple(self.memo[a] for a in node.args)
+            args = tuple(map(self.memo.__getitem__, node.args))
             rebuilt = node if args == node.args else self._rebuild(node, args)
             known = self.memo.get(rebuilt)
             if known is not None:               # rebuilt into a node simplified already
@@ -200,7 +204,7 @@ class Simplifier:
                 continue
             seen.add(id(node))
             stack.append((node, True))
-            stack.extend((c, False) for c in reversed(node.args) if c not in memo)
+            stack.extend(zip(filterfalse(memo.__contains__, reversed(node.args)), repeat(False)))
         return order
 
     def _rebuild(self, node: E.Expr, args: tuple) -> E.Expr:
@@ -307,6 +311,8 @@ class Simplifier:
         return new
 
     def _scalars_first(self, node: E.Expr) -> E.Expr:
+        if all(map(_SHAPE, node.args)):
+            return node                         # no scalar factor (the usual long product)
         numbers = [a for a in node.args if a.op == "const"]
         scalars = [a for a in node.args if a.op != "const" and not a.shape
                    and self.scalars_first(a)]
