@@ -111,15 +111,15 @@ class where_check:
         conds = self.conjunctive.get(name)
         if not conds or op not in E.PRODUCTS:
             return room
-        nxt, prev = self._failures(name, conds, items)
+        fails = self._failures(name, conds, items)
         if step > 0:
-            return max(1, min(room, nxt[start] - start))
-        return max(1, min(room, start - prev[start]))
+            return max(1, min(room, _next_failing(fails, start, len(items)) - start))
+        return max(1, min(room, start - _last_failing(fails, start)))
 
-    def _failures(self, name: str, conds, items: tuple):
-        """For each position, the next (previous) factor failing ``conds``; computed once
-        per run of operands and set of conditions (shared by every check whose conditions
-        come from the same engine)."""
+    def _failures(self, name: str, conds, items: tuple) -> list:
+        """The positions of the factors failing ``conds``, ascending; computed once per run
+        of operands and set of conditions (shared by every check whose conditions come from
+        the same engine)."""
         condition = self.condition
         store = getattr(getattr(condition, "__self__", None), "run_cache", None)
         if store is None:                   # a plain condition function
@@ -129,7 +129,6 @@ class where_check:
         if hit is not None and hit[0] is items and (store is not _LOCAL_RUNS
                                                     or hit[1] is condition):
             return hit[2]
-        n = len(items)
         each = getattr(getattr(condition, "__self__", None), "holds_each", None)
         ok = None
         for c in conds:
@@ -137,18 +136,11 @@ class where_check:
             if got is None:
                 got = [condition(c, item) for item in items]
             ok = got if ok is None else [a and b for a, b in zip(ok, got)]
-        nxt, prev = [n] * (n + 1), [-1] * n
-        for i in range(n - 1, -1, -1):
-            nxt[i] = nxt[i + 1] if ok[i] else i
-        last = -1
-        for i in range(n):
-            if not ok[i]:
-                last = i
-            prev[i] = last
+        fails = [i for i, v in enumerate(ok) if not v]
         if len(store) > 1024:
             store.clear()
-        store[key] = (items, condition, (nxt, prev))
-        return nxt, prev
+        store[key] = (items, condition, fails)
+        return fails
 
     def __call__(self, name: str, e: E.Expr) -> bool:
         return all(self.condition(c, e) for c in self.where.get(name, ()))
@@ -184,6 +176,18 @@ class where_check:
             return True
         probe = _Shaped(E.run_shape(items, lo, hi))
         return all(self.condition(c, probe) for c in conds)
+
+
+def _next_failing(fails: list, i: int, n: int) -> int:
+    """The first position ≥ i in the ascending list ``fails``, or n."""
+    k = bisect.bisect_left(fails, i)
+    return fails[k] if k < len(fails) else n
+
+
+def _last_failing(fails: list, i: int) -> int:
+    """The last position ≤ i in the ascending list ``fails``, or -1."""
+    k = bisect.bisect_right(fails, i) - 1
+    return fails[k] if k >= 0 else -1
 
 
 _SHAPE_INDEXES = _Recent(1024)
@@ -751,16 +755,16 @@ def _useful_anchors(seg: tuple, op: str, pats: tuple, anchor: int, items: tuple,
         if name in check.single:
             return hi - 1, hi
         if conds:
-            prev = check._failures(name, conds, items)[1]
-            return max(lo, prev[hi]), hi    # no failing factor in [i+1, hi]
+            last = _last_failing(check._failures(name, conds, items), hi)
+            return max(lo, last), hi        # no failing factor in [i+1, hi]
         return lo, hi
     if lo == 0:                             # name*anchor: the name must take items[lo-1..i-1]
         return lo, lo
     if name in check.single:
         return lo, lo + 1
     if conds:
-        nxt = check._failures(name, conds, items)[0]
-        return lo, min(hi, nxt[lo - 1] + 1)     # no failing factor in [lo-1, i-1]
+        nxt = _next_failing(check._failures(name, conds, items), lo - 1, n)
+        return lo, min(hi, nxt + 1)         # no failing factor in [lo-1, i-1]
     return lo, hi
 
 
