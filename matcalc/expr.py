@@ -158,7 +158,9 @@ def make(op: str, args: tuple = (), shape: tuple = (), value=None,
     _set_shape(node, shape)
     _set_props(node, props)
     _set_chain(node, op == "mul" and _matrix_chain(args))    # its factors form a chain
-    _set_sig(node, (op, args[0].op) if len(args) == 1 else None)
+    # what the simplifier's prefilter reads of an operand: its first operand's operator, or
+    # a number's value
+    _set_sig(node, (op, args[0].op) if args else ("const", value) if op == "const" else None)
     ref = _Ref(node, _gone)
     ref.key = key
     _table[key] = ref

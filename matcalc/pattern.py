@@ -598,43 +598,80 @@ NUMBER_CONDITIONS = frozenset({"number", "nonzero-number", "negative"})
 
 
 def _signature(e: E.Expr):
-    """An operand's operator, with its only operand's operator when it has one (made with
-    the node: ``e._sig``)."""
+    """An operand's operator, with its only operand's operator when it has one."""
     return (e.op, e.args[0].op) if len(e.args) == 1 else None
 
 
-_OP, _SIG = operator.attrgetter("op"), operator.attrgetter("_sig")
+_OP, _SIG, _SHAPE = (operator.attrgetter(a) for a in ("op", "_sig", "shape"))
+SCALAR_OPERAND = ("rank", 0)        # a signature: some operand is a scalar
+REPEATED_OPERAND = ("repeated",)    # a signature: some operand stands twice (A + A)
 
 
 def operand_signatures(node: E.Expr) -> frozenset:
-    """What :func:`passes` looks for among an associative node's operands."""
+    """What :func:`passes` looks for among an associative node's operands: their operators,
+    each operand's ``_sig`` (its operator with its first operand's, or a number's value),
+    and whether one is a scalar."""
     out = set(map(_OP, node.args))
     out.update(map(_SIG, node.args))
     out.discard(None)
+    if not all(map(_SHAPE, node.args)):
+        out.add(SCALAR_OPERAND)
+    if len(set(node.args)) < len(node.args):
+        out.add(REPEATED_OPERAND)
     return frozenset(out)
+
+
+def _anchor_needs(op: str, p: E.Expr, numbers: set) -> set:
+    """What the operand an anchor ``p`` of an ``op`` run matches must show of itself: its
+    operator; a number's value; the operator of its first operand where that operand is
+    matched in place (by a unary pattern, a product, a function of fixed arity) and is not
+    a name that may stand for anything."""
+    needs = {p.op}
+    if p.op == "const":
+        needs.add(("const", p.value))
+        return needs
+    if not p.args or (p.op in E.FLATTEN and p.op not in E.PRODUCTS):
+        return needs                    # a sum or ⊙ matches its operands in any order
+    q = p.args[0]
+    if q.op == "const" or (q.op == "var" and q.value in numbers):
+        needs.add((p.op, "const"))
+    elif q.op != "var" and q.op != p.op:
+        needs.add((p.op, q.op))
+    return needs
 
 
 @functools.lru_cache(maxsize=4096)
 def prefilter(pat: E.Expr, where: tuple = ()):
     """A cheap necessary test for ``match_window(pat, subject)``, decided on the subject's
     operands' operators only: (``needs``, ``kids``).  For an associative root ``needs`` is
-    what its anchors require among the operands (an operator, and for an anchor such as
-    ``vector(0)'`` the operator of its operand too), and a number when a name can only be
-    one (``where``: the rule's conditions, as :func:`_frozen` gives them); otherwise
-    ``kids`` lists (position, operator) pairs the subject's operands must have."""
+    what its anchors require among the operands (:func:`_anchor_needs`: an operator, the
+    operator of a first operand as in ``vector(0)'`` or ``a*A`` with a number ``a``, a
+    number's value), a number when a name can only be one (``where``: the rule's
+    conditions, as :func:`_frozen` gives them), a scalar operand when a name of a sum or
+    ⊙ must be a scalar, an operand standing twice when a name does; otherwise ``kids``
+    lists (position, operator, number or None) of the subject's operands."""
+    numbers = {name for name, conds in where if conds & NUMBER_CONDITIONS}
     if pat.op in E.FLATTEN:
-        needs = {p.op for p in pat.args if _is_anchor(pat.op, p)}
-        needs.update(s for p in pat.args if _is_anchor(pat.op, p)
-                     and (s := _signature(p)) is not None and s[1] != "var")
-        numbers = {name for name, conds in where if conds & NUMBER_CONDITIONS}
-        if any(p.op == "var" and p.value in numbers for p in pat.args):
+        needs: set = set()
+        for p in pat.args:
+            if _is_anchor(pat.op, p):
+                needs |= _anchor_needs(pat.op, p, numbers)
+        named = [p.value for p in pat.args if p.op == "var"]
+        names = set(named)
+        if len(names) < len(named):     # a name twice takes the same operands twice
+            needs.add(REPEATED_OPERAND)
+        if names & numbers:
             needs.add("const")
+        if pat.op not in E.PRODUCTS and any("scalar" in conds and name in names
+                                            for name, conds in where):
+            needs.add(SCALAR_OPERAND)   # a group of a sum or ⊙ is a scalar only of scalars
         return frozenset(needs), None
     conds = dict(where)
     shaped = tuple((i, conds[p.value] & KIND_CONDITIONS) for i, p in enumerate(pat.args)
                    if p.op == "var" and conds.get(p.value, frozenset()) & KIND_CONDITIONS)
-    return None, (len(pat.args), tuple((i, p.op) for i, p in enumerate(pat.args)
-                                       if p.op != "var"), shaped)
+    return None, (len(pat.args), tuple((i, p.op, p.value if p.op == "const" else None)
+                                       for i, p in enumerate(pat.args) if p.op != "var"),
+                  shaped)
 
 
 # Conditions decided by what :func:`operand_kinds` records of an operand.
@@ -642,10 +679,12 @@ KIND_CONDITIONS = SHAPE_CONDITIONS | {"symmetric"}
 
 
 def operand_kinds(node: E.Expr) -> tuple:
-    """Each operand's operator and kind (rank, row, square, symmetric): all that the
-    :data:`KIND_CONDITIONS` of a fixed-width pattern's names can depend on."""
+    """Each operand's operator, kind (rank, row, square, symmetric) and value if a number:
+    all that :func:`passes` reads of a fixed-width pattern's operands (the numbers it must
+    equal, the :data:`KIND_CONDITIONS` of its names)."""
     return tuple((a.op, len(a.shape), a.shape[:1] == (1,) and len(a.shape) == 2,
-                  len(a.shape) == 2 and a.shape[0] == a.shape[1], "symmetric" in a.props)
+                  len(a.shape) == 2 and a.shape[0] == a.shape[1], "symmetric" in a.props,
+                  a.value if a.op == "const" else None)
                  for a in node.args)
 
 
@@ -660,7 +699,9 @@ def passes(test, subj: E.Expr, present, condition: Check | None = None) -> bool:
     if subj.op in E.FLATTEN:
         return True                     # a fixed pattern may match a window of a run
     args = subj.args
-    if len(args) != count or not all(args[i].op == op for i, op in ops):
+    if len(args) != count or not all(args[i].op == op and (op != "const"
+                                                           or args[i].value == value)
+                                     for i, op, value in ops):
         return False
     return condition is None or all(condition(c, args[i]) for i, cs in shaped for c in cs)
 
