@@ -173,7 +173,12 @@ class Simplifier:
 
     def tree(self, root: E.Expr) -> E.Expr:
         """Simplify every node of ``root`` (children first, each distinct node once)."""
+        leaf_rules = self.index.by_op
         for node in self._unsimplified(root):
+            if not node.args and node.op not in leaf_rules:
+                self.memo[node] = node          # a name or number no rule rewrites
+                self.fixpoints.add(node)
+                continue
             args = tuple(map(self.memo.__getitem__, node.args))
             rebuilt = node if args == node.args else self._rebuild(node, args)
             known = self.memo.get(rebuilt)
