@@ -23,7 +23,8 @@ from itertools import filterfalse, repeat
 from matcalc import expr as E
 from matcalc.build import build, filled
 from matcalc.errors import MatcalcError, ShapeError
-from matcalc.pattern import (dim_map, instantiate, instantiate_entrywise, match_args,
+from matcalc.pattern import (_frozen, args_may_match, dim_map, instantiate,
+                             instantiate_entrywise, kinds_of, match_args,
                              where_check)
 from matcalc.rules import RuleSet, derivative_shape, builtin_rules
 from matcalc.simplify import Simplifier, Step, Trace
@@ -212,7 +213,7 @@ class _Engine:
         """The cotangent of operand ``position`` of ``node`` (of ``args``, for a pair taken
         out of an n-ary product) given the node's cotangent ``y``."""
         args = node.args if args is None else args
-        for rule in _adjoints_for(self.rules, node.op, position, len(args)):
+        for rule in _adjoints_for(self.rules, node.op, position, args, self.condition):
             pat = rule.pattern
             check = self.checks.get(rule.name)
             if check is None:
@@ -238,18 +239,23 @@ class _Engine:
             f"file (see rules/README.md) and load it with matcalc.load_rules")
 
 
-def _adjoints_for(rules: RuleSet, op: str, position: int, arity: int) -> list:
-    """The adjoint rules of ``op`` for operand ``position`` of ``arity`` operands, in file
-    order (indexed once per rule set)."""
+def _adjoints_for(rules: RuleSet, op: str, position: int, args: tuple, condition) -> list:
+    """The adjoint rules of ``op`` for operand ``position`` of ``args`` that may match them,
+    in file order: indexed once per rule set by the operands' operators and kinds
+    (``condition`` must decide the shape conditions as every engine does)."""
     index = rules.__dict__.get("_adjoint_index")
     if index is None:
         index = rules.__dict__["_adjoint_index"] = {}
-    key = (op, position, arity)
+    key = (op, position, kinds_of(args))
     found = index.get(key)
     if found is None:
+        if len(index) > 4096:
+            index.clear()
         found = index[key] = [r for r in rules.adjoints.get(op, ())
-                              if len(r.pattern.args) == arity
-                              and r.pattern.args[position].value == r.wrt]
+                              if len(r.pattern.args) == len(args)
+                              and r.pattern.args[position].value == r.wrt
+                              and args_may_match(r.pattern, _frozen(r.where or {}), args,
+                                                 condition)]
     return found
 
 

@@ -679,13 +679,18 @@ KIND_CONDITIONS = SHAPE_CONDITIONS | {"symmetric"}
 
 
 def operand_kinds(node: E.Expr) -> tuple:
+    """:func:`kinds_of` a node's operands."""
+    return kinds_of(node.args)
+
+
+def kinds_of(args: tuple) -> tuple:
     """Each operand's operator, kind (rank, row, square, symmetric) and value if a number:
     all that :func:`passes` reads of a fixed-width pattern's operands (the numbers it must
     equal, the :data:`KIND_CONDITIONS` of its names)."""
     return tuple((a.op, len(a.shape), a.shape[:1] == (1,) and len(a.shape) == 2,
                   len(a.shape) == 2 and a.shape[0] == a.shape[1], "symmetric" in a.props,
                   a.value if a.op == "const" else None)
-                 for a in node.args)
+                 for a in args)
 
 
 def passes(test, subj: E.Expr, present, condition: Check | None = None) -> bool:
@@ -704,6 +709,22 @@ def passes(test, subj: E.Expr, present, condition: Check | None = None) -> bool:
                                      for i, op, value in ops):
         return False
     return condition is None or all(condition(c, args[i]) for i, cs in shaped for c in cs)
+
+
+def args_may_match(pat: E.Expr, where: tuple, args: tuple, condition: Check) -> bool:
+    """A necessary test for ``match_args(pat.args, args)`` decided on what
+    :func:`kinds_of` records: each operand's operator (and number) where the pattern has
+    no name, the shape conditions (``where``, as :func:`_frozen` gives them) where it has."""
+    if len(pat.args) != len(args):
+        return False
+    conds = dict(where)
+    for p, a in zip(pat.args, args):
+        if p.op != "var":
+            if p.op != a.op or (p.op == "const" and p.value != a.value):
+                return False
+        elif not all(condition(c, a) for c in conds.get(p.value, ()) if c in KIND_CONDITIONS):
+            return False
+    return True
 
 
 def match_window(pat: E.Expr, subj: E.Expr, check: Check, env: dict | None = None,
