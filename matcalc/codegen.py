@@ -318,10 +318,12 @@ class _Gen:
                 items = _drop_eyes(items, coef)
                 return self.chain(node.shape, _coef(coef + ["-1.0"]), items)
         (v,) = [self.value(a) for a in node.args]
-        if v.kind in ("diag", "inv"):
-            inner = self.dense_op(node, f"(-{self.vec(v.args[0])})", [v.args[0]])
-            return Val("diag", node.shape, args=(inner,)) if v.kind == "diag" else \
-                self.dense_op(node, f"(-{self.code(v)})", [v])
+        if v.kind == "diag":                 # -diag(v) is diag(-v): the inner value is a vector
+            inner = Val("dense", node.shape[:1], f"(-{self.vec(v.args[0])})",
+                        depth=1 + v.args[0].depth)
+            return Val("diag", node.shape, args=(inner,))
+        if v.kind == "inv":
+            return self.dense_op(node, f"(-{self.code(v)})", [v])
         if v.kind in ("eye", "fill"):
             return Val(v.kind, node.shape, v.code, coef=f"(-{v.coef or '1.0'})")
         return self._unary(node, "(-{})")
@@ -693,7 +695,7 @@ class _Gen:
             code = f"({d.code} @ np.diagonal({m.code}))"
         else:
             code = f"np.einsum('ij,ji->', {p.code}, {q.code})"
-        if coef:
+        if _coef(coef):                      # empty when the numbers multiply to 1 (-(-x))
             code = f"({' * '.join(_coef(coef))} * {code})"
         return Val("dense", node.shape, code)
 
@@ -709,7 +711,7 @@ class _Gen:
                 code = f"({d.code} * np.diagonal({m.code}))"
         else:
             code = f"np.einsum('ij,ji->i', {p.code}, {q.code})"
-        if coef:
+        if _coef(coef):                      # empty when the numbers multiply to 1 (-(-x))
             code = f"({' * '.join(_coef(coef))} * {code})"
         return Val("dense", node.shape, code)
 
