@@ -347,8 +347,13 @@ class _Gen:
         flat = len(node.shape) == 2 and node.shape[0] == 1
         full = any(v.kind != "fill" and v.shape == node.shape for _, v in terms)
         if not terms:
-            terms = [(diags[0][0], self.dense(diags[0][1]))]
-            diags = diags[1:]
+            (sign, first_diag), diags = diags[0], diags[1:]
+        # the diagonals' codes before anything is materialised: a value used twice (-I - I
+        # shares one -I) is one Val, and self.dense turns it into an array in place
+        diags = [(s, self.vec(v.args[0]) if v.kind == "diag" else (v.coef or "1.0"))
+                 for s, v in diags]
+        if not terms:
+            terms = [(sign, self.dense(first_diag))]
         codes = []
         for sign, v in terms:
             if v.kind == "fill" and full:
@@ -371,8 +376,7 @@ class _Gen:
         for s, c in codes[2:]:
             self.emit(f"{acc} {s}= {c}")
         n = self.dim(node.shape[0])
-        for s, v in diags:
-            d = self.vec(v.args[0]) if v.kind == "diag" else (v.coef or "1.0")
+        for s, d in diags:
             self.emit(f"{acc}[np.diag_indices({n})] {s}= {d}")
         return Val("dense", node.shape, acc)
 
