@@ -318,10 +318,12 @@ class _Gen:
                 items = _drop_eyes(items, coef)
                 return self.chain(node.shape, _coef(coef + ["-1.0"]), items)
         (v,) = [self.value(a) for a in node.args]
-        if v.kind in ("diag", "inv"):
-            inner = self.dense_op(node, f"(-{self.vec(v.args[0])})", [v.args[0]])
-            return Val("diag", node.shape, args=(inner,)) if v.kind == "diag" else \
-                self.dense_op(node, f"(-{self.code(v)})", [v])
+        if v.kind == "diag":                 # -diag(v) is diag(-v): the inner value is a vector
+            inner = Val("dense", node.shape[:1], f"(-{self.vec(v.args[0])})",
+                        depth=1 + v.args[0].depth)
+            return Val("diag", node.shape, args=(inner,))
+        if v.kind == "inv":
+            return self.dense_op(node, f"(-{self.code(v)})", [v])
         if v.kind in ("eye", "fill"):
             return Val(v.kind, node.shape, v.code, coef=f"(-{v.coef or '1.0'})")
         return self._unary(node, "(-{})")
@@ -345,8 +347,13 @@ class _Gen:
         flat = len(node.shape) == 2 and node.shape[0] == 1
         full = any(v.kind != "fill" and v.shape == node.shape for _, v in terms)
         if not terms:
-            terms = [(diags[0][0], self.dense(diags[0][1]))]
-            diags = diags[1:]
+            (sign, first_diag), diags = diags[0], diags[1:]
+        # the diagonals' codes before anything is materialised: a value used twice (-I - I
+        # shares one -I) is one Val, and self.dense turns it into an array in place
+        diags = [(s, self.vec(v.args[0]) if v.kind == "diag" else (v.coef or "1.0"))
+                 for s, v in diags]
+        if not terms:
+            terms = [(sign, self.dense(first_diag))]
         codes = []
         for sign, v in terms:
             if v.kind == "fill" and full:
@@ -369,8 +376,7 @@ class _Gen:
         for s, c in codes[2:]:
             self.emit(f"{acc} {s}= {c}")
         n = self.dim(node.shape[0])
-        for s, v in diags:
-            d = self.vec(v.args[0]) if v.kind == "diag" else (v.coef or "1.0")
+        for s, d in diags:
             self.emit(f"{acc}[np.diag_indices({n})] {s}= {d}")
         return Val("dense", node.shape, acc)
 
@@ -693,7 +699,7 @@ class _Gen:
             code = f"({d.code} @ np.diagonal({m.code}))"
         else:
             code = f"np.einsum('ij,ji->', {p.code}, {q.code})"
-        if coef:
+        if _coef(coef):                      # empty when the numbers multiply to 1 (-(-x))
             code = f"({' * '.join(_coef(coef))} * {code})"
         return Val("dense", node.shape, code)
 
@@ -709,7 +715,7 @@ class _Gen:
                 code = f"({d.code} * np.diagonal({m.code}))"
         else:
             code = f"np.einsum('ij,ji->i', {p.code}, {q.code})"
-        if coef:
+        if _coef(coef):                      # empty when the numbers multiply to 1 (-(-x))
             code = f"({' * '.join(_coef(coef))} * {code})"
         return Val("dense", node.shape, code)
 

@@ -173,3 +173,22 @@ def test_commutation_and_diagonal_derivatives_compile(text, wrt):
                                                 matcalc.parse(text).variables()})
     np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-12)
     ast.parse(numpy_source(d))
+
+
+# Found by the differentiation property test's finite differences (evaluate compiles an
+# expression from its second call on): the diagonal of a negated diagonal matrix was given the
+# matrix's shape (diag(z)*diag(-diag(y)) came back n×n), a double negation left an empty
+# coefficient in a trace or diagonal of a product (invalid Python), and in -I - I (one shared
+# -I) the second term was read after the first had been made an array: 0 instead of -2I.
+@pytest.mark.parametrize("text", ["diag(z)*diag(-diag(y))", "(diag(z)*diag(-diag(y)))'",
+                                  "diag(-diag(z))", "tr(z*(-(-x')))", "diag(z*(-(-x')))",
+                                  "tr(A*(-(-B)))", "(-eye - eye)*(x'*y)*A", "-diag(x) - diag(x)",
+                                  "(-eye - eye)*A"])
+def test_compiled_path_agrees_with_the_reference_on_negations(text):
+    e = matcalc.parse(text)
+    vals = _values({"z": (3,), "y": (3,), "x": (3,), "A": (3, 3), "B": (3, 3)})
+    vals = {k: v for k, v in vals.items() if k in e.variables()}
+    want = np.asarray(matcalc.numeric.reference(e, vals))
+    got = np.asarray(matcalc.compile(e)(**vals))
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-12)
