@@ -128,8 +128,15 @@ def filled(value: float, shape: tuple, lang: Language | None = None) -> E.Expr |
 
 
 def build(op: str, args, value=None, lang: Language | None = None, shape=None) -> E.Expr:
-    """The node ``op(*args)`` with its shape computed (or given, for constants like eye)."""
+    """The node ``op(*args)`` with its shape computed (or given, for constants like eye);
+    an operator the language declares an ``involution`` applied to itself is its operand
+    (``build("transpose", (x',))`` is x), so the engine never builds what a rule would
+    only have to undo.  The parser keeps what a user typed (``x''`` stays until simplified)."""
     args = tuple(args)
+    lang = lang or builtin_language()
+    if len(args) == 1 and args[0].op == op and op in lang.involutions and \
+            args[0].value == value:
+        return args[0].args[0]                 # f(f(a)) = a for a declared involution (a'')
     if shape is None:
-        shape = shape_of(op, args, lang or builtin_language())
+        shape = shape_of(op, args, lang)
     return E.make(op, args, tuple(shape), value)

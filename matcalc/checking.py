@@ -8,7 +8,8 @@ differences:
 - ``derivatives``: the stated derivative against the backprop Jacobian (numerator layout);
 - ``adjoints``: the cotangent the rule gives against the VJP of the pattern;
 - ``elementwise``: f'(u) against the derivative of f;
-- ``identities`` and ``identify``: both sides must have the same value.
+- ``identities`` and ``identify``: both sides must have the same value;
+- a language record declaring ``involution: true``: f(f(A)) must equal A.
 
 A failure names the rule, its file and line, and a counterexample.
 """
@@ -273,6 +274,54 @@ def _check_once(rule: Rule, lang, domains, rng) -> str | None:
     return None
 
 
+@dataclass
+class Declared:
+    """A property a language record declares (``involution``): checked like a rule."""
+
+    name: str
+    where_text: str
+
+
+def _operand_shapes(spec) -> list[tuple]:
+    """Operand shapes a one-operand function takes, with dimension names (m ≠ n)."""
+    if spec.signature == "transpose":
+        return [("m", "n"), ("n",), (1, "n"), ()]
+    if spec.signature == "elementwise":
+        return [("m", "n"), ("n",), ()]
+    return [tuple(d if not d.isdigit() else int(d) for d in o.inputs[0])
+            for o in spec.overloads]
+
+
+def check_involution(spec, lang, rng, tries: int = 3) -> Failure | None:
+    """f(f(a)) against a, for every operand shape f takes, on random values."""
+    from matcalc.build import shape_of
+    subject = Declared(spec.name, spec.where)
+    claim = "declared an involution (f(f(A)) = A), but"
+    domain = {"A": "positive" if spec.domain in _POSITIVE_FUNCTIONS else
+              "spd" if spec.domain in _SPD_FUNCTIONS else None}
+    for shape in _operand_shapes(spec):
+        a = E.var("A", shape)
+        try:
+            once = E.make(spec.name, (a,), shape_of(spec.name, (a,), lang))
+            twice = E.make(spec.name, (once,), shape_of(spec.name, (once,), lang))
+        except MatcalcError as exc:
+            return Failure(subject, f"{claim} {spec.name}({spec.name}(A)) is not defined for "
+                                    f"A of shape {a.shape_text}: {exc}")
+        if twice.shape != a.shape:
+            return Failure(subject, f"{claim} {spec.name}({spec.name}(A)) is "
+                                    f"{twice.shape_text}, A is {a.shape_text}")
+        for _ in range(tries):
+            values = random_values({"A": a}, domain, rng)
+            try:
+                err = _close(evaluate(twice, values, language=lang), values["A"], RTOL, ATOL)
+            except _NotFinite:
+                continue
+            if err is not None:
+                return Failure(subject, f"{claim} {spec.name}({spec.name}(A)) differs from A "
+                                        f"by {err:.3g} at {_describe(values)}")
+    return None
+
+
 def _only(values: dict, expr: E.Expr) -> dict:
     names = expr.variables()
     return {k: v for k, v in values.items() if k in names}
@@ -297,6 +346,14 @@ def check_rules(rules: RuleSet, only_files: set[str] | None = None, seed: int = 
             continue
         count += 1
         failure = check_rule(rule, rules, rng, tries)
+        if failure:
+            failures.append(failure)
+    for spec in rules.language.functions.values():
+        if not spec.involution or (only_files is not None
+                                   and spec.where.rsplit(":", 1)[0] not in only_files):
+            continue
+        count += 1
+        failure = check_involution(spec, rules.language, rng, tries)
         if failure:
             failures.append(failure)
     return count, failures

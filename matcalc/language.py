@@ -14,7 +14,7 @@ from matcalc.rulefile import Record, read_records
 from matcalc.shapes import Gufunc, parse_signature
 
 FUNCTION_KEYS = {"name", "signature", "numeric", "doc", "params", "domain", "operator", "source",
-                 "definition", "args", "entrywise", "shape_only"}
+                 "definition", "args", "entrywise", "shape_only", "involution"}
 PARAM_KINDS = ("size", "number")
 DOMAINS = ("positive", "nonzero", "invertible", "positive-determinant")
 
@@ -38,6 +38,7 @@ class FunctionSpec:
     operands: tuple[str, ...] = ()
     entrywise: str | None = None             # the operator doing the same entry by entry
     shape_only: tuple[int, ...] = ()         # operands that give only their shape
+    involution: bool = False                 # f(f(a)) = a: built nodes never nest it twice
 
     @property
     def arity(self) -> int | None:
@@ -58,6 +59,7 @@ class Language:
 
     def __init__(self, functions: dict[str, FunctionSpec]):
         self.functions = dict(functions)
+        self.involutions = frozenset(n for n, spec in self.functions.items() if spec.involution)
 
     def get(self, name: str) -> FunctionSpec | None:
         return self.functions.get(name)
@@ -117,9 +119,16 @@ def _spec(rec: Record, lang: "Language") -> FunctionSpec:
             for i in shape_only):
         raise rec.error(f"shape_only lists operand positions (0 to {arity - 1}) whose shape "
                         f"alone matters, got {shape_only!r}", "shape_only")
+    involution = f.get("involution", False)
+    if not isinstance(involution, bool):
+        raise rec.error(f"involution is true or false, got {involution!r}", "involution")
+    if involution and (params or not (signature in ("transpose", "elementwise") or (
+            isinstance(signature, tuple) and all(len(o.inputs) == 1 for o in signature)))):
+        raise rec.error("only a function of one operand can be an involution (f(f(a)) = a)",
+                        "involution")
     return FunctionSpec(name, signature, tuple(str(p) for p in params), numeric,
                         str(f.get("doc", "")), domain, rec.where, definition, operands,
-                        f.get("entrywise"), tuple(shape_only))
+                        f.get("entrywise"), tuple(shape_only), involution)
 
 
 def _definition(rec: Record, name: str, signature, lang: "Language"):

@@ -101,6 +101,37 @@ def test_a_user_function_by_definition(tmp_path):
         parse("logsumexp(A)", language=lang)
 
 
+def test_a_declared_involution_is_never_built_twice_and_is_proven(tmp_path):
+    """transpose is declared an involution: the engine's builder returns a for (a')'; a
+    user's own involution works the same, and check-rules proves the claim."""
+    import matcalc
+    from matcalc.build import build
+    from matcalc.checking import check_rules
+    x = parse("x")
+    assert build("transpose", (build("transpose", (x,)),)) is x
+    assert str(parse("x''")) == "x''"                   # what a user typed is kept
+    path = tmp_path / "flip.yaml"
+    path.write_text(
+        "functions:\n"
+        "  - name: flip\n"
+        "    signature: elementwise\n"
+        "    definition: \"-u\"\n"
+        "    involution: true\n"
+        "elementwise:\n"
+        "  - name: flip-slope\n"
+        "    function: flip\n"
+        "    derivative: \"-1\"\n", encoding="utf-8")
+    rules = matcalc.load_rules(path)
+    lang = rules.language
+    assert "flip" in lang.involutions and "transpose" in lang.involutions
+    once = build("flip", (x,), lang=lang)
+    assert once.op == "flip" and build("flip", (once,), lang=lang) is x
+    count, failures = check_rules(rules, {str(path)})
+    assert count == 2 and not failures
+    # the numbers agree with what the builder assumes: d/dx sum(flip(flip(x))) = 1'
+    assert str(matcalc.diff("sum(flip(flip(x)))", "x", rules=rules)) == "vector(1)'"
+
+
 # ---------------------------------------------------------------- the built-in table
 
 def test_the_built_in_language_has_every_function_of_the_issue():

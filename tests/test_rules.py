@@ -70,7 +70,7 @@ def test_bad_rule_files_are_refused_with_file_line_rule_field(name):
 def test_wrong_rules_are_caught_by_check_rules():
     rules = matcalc.load_rules(CASES / "wrong_math.yaml")
     count, failures = check_rules(rules, {str(CASES / "wrong_math.yaml")})
-    assert count == 6
+    assert count == 7 and len(failures) == 7
     text = "\n".join(map(str, failures))
     for part in EXPECTED["wrong_math.yaml"]:
         assert part in text, text
