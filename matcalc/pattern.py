@@ -593,6 +593,17 @@ def distribute(node: E.Expr, reverse: bool, lang=None) -> E.Expr:
     return build(inner.op, parts, inner.value, lang)
 
 
+# Conditions that hold of a whole subject when they hold of a part of it (the part contains
+# the cotangent, or the variable): a rule with a name under one needs its subject to meet it.
+CONTAINING = {"linear": "linear", "cotangent": "linear", "depends": "depends"}
+
+
+def subject_needs(where: tuple) -> frozenset:
+    """The :data:`CONTAINING` conditions a rule's subject must meet (``where`` as
+    :func:`_frozen` gives it)."""
+    return frozenset(CONTAINING[c] for _, conds in where for c in conds if c in CONTAINING)
+
+
 # Conditions only a number meets: a name carrying one needs a number among the operands.
 NUMBER_CONDITIONS = frozenset({"number", "nonzero-number", "negative"})
 

@@ -22,6 +22,7 @@ from matcalc.build import build, filled
 from matcalc.errors import MatcalcError, ShapeError
 from matcalc.pattern import (_frozen, dim_map, distribute, distributes, instantiate, match_window,
                              operand_kinds, operand_signatures, passes, prefilter,
+                             subject_needs,
                              where_check)
 from matcalc.rules import Rule, RuleSet
 
@@ -87,9 +88,16 @@ class _Index:
 
     def __init__(self, identities: list[Rule]):
         self.by_op: dict[str, list[tuple]] = {}
+        self.subject_needs: dict[str, tuple] = {}     # by operator: conditions to look up
+        needs_of: dict[int, frozenset] = {}
         for r in identities:
-            self.by_op.setdefault(r.pattern.op, []).append(
-                (r, prefilter(r.pattern, _frozen(r.where or {}))))
+            where = _frozen(r.where or {})
+            self.by_op.setdefault(r.pattern.op, []).append((r, prefilter(r.pattern, where)))
+            needs_of[id(r)] = subject_needs(where)
+        for op, entries in self.by_op.items():
+            self.subject_needs[op] = tuple(sorted(frozenset().union(
+                *(needs_of[id(r)] for r, _ in entries))))
+        self._needs_of = needs_of
         self.cache: dict[tuple, tuple] = {}
         # rules that distribute an operator over an n-ary one apply to all operands at once
         self.distributive = {r.name: rev for r in identities if not r.where
@@ -117,11 +125,14 @@ class _Index:
         of operand only, which is part of the cache key)."""
         flat = node.op in E.FLATTEN
         present = operand_signatures(node) if flat else None
-        key = (node.op, present if flat else operand_kinds(node))
+        asked = self.subject_needs.get(node.op, ())
+        met = frozenset(c for c in asked if condition(c, node)) if asked else frozenset()
+        key = (node.op, present if flat else operand_kinds(node), met)
         found = self.cache.get(key)
         if found is None:
             found = self.cache[key] = tuple(r for r, test in self.by_op.get(node.op, ())
-                                            if passes(test, node, present, condition))
+                                            if self._needs_of[id(r)] <= met
+                                            and passes(test, node, present, condition))
         return found
 
 
