@@ -616,6 +616,8 @@ def _signature(e: E.Expr):
 _OP, _SIG, _SHAPE = (operator.attrgetter(a) for a in ("op", "_sig", "shape"))
 SCALAR_OPERAND = ("rank", 0)        # a signature: some operand is a scalar
 REPEATED_OPERAND = ("repeated",)    # a signature: some operand stands twice (A + A)
+# signatures: at least 3, at least 4 operands (each argument of a pattern takes one or more)
+_AT_LEAST = (("operands", 3), ("operands", 4))
 
 
 def operand_signatures(node: E.Expr) -> frozenset:
@@ -629,6 +631,7 @@ def operand_signatures(node: E.Expr) -> frozenset:
         out.add(SCALAR_OPERAND)
     if len(set(node.args)) < len(node.args):
         out.add(REPEATED_OPERAND)
+    out.update(_AT_LEAST[:len(node.args) - 2])
     return frozenset(out)
 
 
@@ -659,7 +662,8 @@ def prefilter(pat: E.Expr, where: tuple = ()):
     operator of a first operand as in ``vector(0)'`` or ``a*A`` with a number ``a``, a
     number's value), a number when a name can only be one (``where``: the rule's
     conditions, as :func:`_frozen` gives them), a scalar operand when a name of a sum or
-    ⊙ must be a scalar, an operand standing twice when a name does; otherwise ``kids``
+    ⊙ must be a scalar, an operand standing twice when a name does, as many operands as
+    the pattern has arguments (counted up to 4); otherwise ``kids``
     lists (position, operator, number or None) of the subject's operands."""
     numbers = {name for name, conds in where if conds & NUMBER_CONDITIONS}
     if pat.op in E.FLATTEN:
@@ -673,6 +677,8 @@ def prefilter(pat: E.Expr, where: tuple = ()):
             needs.add(REPEATED_OPERAND)
         if names & numbers:
             needs.add("const")
+        if len(pat.args) >= 3:
+            needs.add(_AT_LEAST[min(len(pat.args), 4) - 3])
         if pat.op not in E.PRODUCTS and any("scalar" in conds and name in names
                                             for name, conds in where):
             needs.add(SCALAR_OPERAND)   # a group of a sum or ⊙ is a scalar only of scalars
