@@ -145,6 +145,40 @@ class where_check:
     def __call__(self, name: str, e: E.Expr) -> bool:
         return all(self.condition(c, e) for c in self.where.get(name, ()))
 
+    def containing(self, pat: E.Expr) -> frozenset:
+        """The :data:`CONTAINING` conditions whatever ``pat`` matches must meet: those of
+        the names in it (``C'`` with C the cotangent matches only what contains it)."""
+        out = frozenset()
+        for node in pat.walk():
+            if node.op == "var":
+                conds = self.where.get(node.value, ())
+                out |= {CONTAINING[c] for c in conds if c in CONTAINING}
+        return out
+
+    def meeting(self, conds: frozenset, items: tuple) -> list:
+        """The positions of ``items`` meeting every condition of ``conds``, ascending
+        (computed once per run and set of conditions, like :meth:`_failures`)."""
+        condition = self.condition
+        store = getattr(getattr(condition, "__self__", None), "run_cache", None)
+        if store is None:
+            store = _LOCAL_RUNS
+        key = (("meeting", conds), id(condition), id(items))
+        hit = store.get(key)
+        if hit is not None and hit[0] is items and hit[1] is condition:
+            return hit[2]
+        each = getattr(getattr(condition, "__self__", None), "holds_each", None)
+        ok = None
+        for c in conds:
+            got = each(c, items) if each is not None else None
+            if got is None:
+                got = [condition(c, item) for item in items]
+            ok = got if ok is None else [a and b for a, b in zip(ok, got)]
+        out = [i for i, v in enumerate(ok) if v]
+        if len(store) > 1024:
+            store.clear()
+        store[key] = (items, condition, out)
+        return out
+
     def sizes(self, name: str, op: str, items: tuple, start: int, room: int, least: int,
               step: int):
         """The group sizes, from ``room`` down to ``least``, of a run for ``name`` from
@@ -782,6 +816,12 @@ def match_window(pat: E.Expr, subj: E.Expr, check: Check, env: dict | None = Non
         return
     a = pats[anchor]
     positions = _op_positions(items).get(a.op, ())
+    if len(positions) > 2 and isinstance(check, where_check):
+        conds = check.containing(a)         # C': only an operand holding the cotangent
+        if conds:
+            meeting = check.meeting(conds, items)
+            if len(meeting) < len(positions):
+                positions = [i for i in meeting if items[i].op == a.op]
     useful: dict = {}
     j, end = bisect.bisect_left(positions, anchor), n - (k - 1 - anchor)
     while j < len(positions):
