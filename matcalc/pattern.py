@@ -117,17 +117,20 @@ class where_check:
         return max(1, min(room, start - _last_failing(fails, start)))
 
     def _failures(self, name: str, conds, items: tuple) -> list:
-        """The positions of the factors failing ``conds``, ascending; computed once per run
-        of operands and set of conditions (shared by every check whose conditions come from
-        the same engine)."""
+        """The positions of the factors failing ``conds``, ascending."""
+        return self._positions(conds, items, False)
+
+    def _positions(self, conds, items: tuple, holding: bool) -> list:
+        """The positions of ``items`` where every condition of ``conds`` holds (``holding``)
+        or some fails, ascending; computed once per run of operands and set of conditions
+        (shared by every check whose conditions come from the same engine)."""
         condition = self.condition
         store = getattr(getattr(condition, "__self__", None), "run_cache", None)
         if store is None:                   # a plain condition function
             store = _LOCAL_RUNS
-        key = (id(condition), conds, id(items)) if store is _LOCAL_RUNS else (conds, id(items))
+        key = (conds, holding, id(condition), id(items))
         hit = store.get(key)
-        if hit is not None and hit[0] is items and (store is not _LOCAL_RUNS
-                                                    or hit[1] is condition):
+        if hit is not None and hit[0] is items and hit[1] is condition:
             return hit[2]
         each = getattr(getattr(condition, "__self__", None), "holds_each", None)
         ok = None
@@ -136,11 +139,12 @@ class where_check:
             if got is None:
                 got = [condition(c, item) for item in items]
             ok = got if ok is None else [a and b for a, b in zip(ok, got)]
-        fails = [i for i, v in enumerate(ok) if not v]
+        out = ([i for i, v in enumerate(ok) if v] if holding else
+               [i for i, v in enumerate(ok) if not v])
         if len(store) > 1024:
             store.clear()
-        store[key] = (items, condition, fails)
-        return fails
+        store[key] = (items, condition, out)
+        return out
 
     def __call__(self, name: str, e: E.Expr) -> bool:
         return all(self.condition(c, e) for c in self.where.get(name, ()))
@@ -156,28 +160,8 @@ class where_check:
         return out
 
     def meeting(self, conds: frozenset, items: tuple) -> list:
-        """The positions of ``items`` meeting every condition of ``conds``, ascending
-        (computed once per run and set of conditions, like :meth:`_failures`)."""
-        condition = self.condition
-        store = getattr(getattr(condition, "__self__", None), "run_cache", None)
-        if store is None:
-            store = _LOCAL_RUNS
-        key = (("meeting", conds), id(condition), id(items))
-        hit = store.get(key)
-        if hit is not None and hit[0] is items and hit[1] is condition:
-            return hit[2]
-        each = getattr(getattr(condition, "__self__", None), "holds_each", None)
-        ok = None
-        for c in conds:
-            got = each(c, items) if each is not None else None
-            if got is None:
-                got = [condition(c, item) for item in items]
-            ok = got if ok is None else [a and b for a, b in zip(ok, got)]
-        out = [i for i, v in enumerate(ok) if v]
-        if len(store) > 1024:
-            store.clear()
-        store[key] = (items, condition, out)
-        return out
+        """The positions of ``items`` meeting every condition of ``conds``, ascending."""
+        return self._positions(conds, items, True)
 
     def sizes(self, name: str, op: str, items: tuple, start: int, room: int, least: int,
               step: int):
