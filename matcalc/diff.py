@@ -206,7 +206,7 @@ class _Engine:
         dfu = instantiate_entrywise(rule.result, {"u": u}, self.lang) if u.shape else \
             instantiate(rule.result, {"u": u}, {})
         out = build(HADAMARD, (dfu, y), lang=self.lang) if u.shape else \
-            build(PRODUCT, (dfu, y), lang=self.lang)
+            _without_unit_factor(build(PRODUCT, (dfu, y), lang=self.lang), y, self.lang)
         self.trace.steps.append(Step(rule.name, rule.where_text, node, out,
                                      rule.subgradient))
         return out
