@@ -51,7 +51,7 @@ def _gone(ref: _Ref, table=_table, remove=_remove_dead_weakref) -> None:
 class Expr:
     """One node of an expression.  Build with :func:`make`, :func:`var`, :func:`const`."""
 
-    __slots__ = ("op", "args", "value", "shape", "props", "_chain", "_sig",
+    __slots__ = ("op", "args", "value", "shape", "props", "_chain", "_sig", "_kind",
                  "__weakref__")
 
     op: str
@@ -161,6 +161,7 @@ def make(op: str, args: tuple = (), shape: tuple = (), value=None,
     # what the simplifier's prefilter reads of an operand: its first operand's operator, or
     # a number's value
     _set_sig(node, (op, args[0].op) if args else ("const", value) if op == "const" else None)
+    _set_kind(node, _KINDS[len(shape)] if len(shape) != 2 or shape[0] != 1 else _ROW)
     ref = _Ref(node, _gone)
     ref.key = key
     _table[key] = ref
@@ -169,9 +170,11 @@ def make(op: str, args: tuple = (), shape: tuple = (), value=None,
 
 _new = object.__new__
 # The slots' own setters (Expr.__setattr__ refuses every assignment once a node is made).
-_set_op, _set_args, _set_value, _set_shape, _set_props, _set_chain, _set_sig = (
+_set_op, _set_args, _set_value, _set_shape, _set_props, _set_chain, _set_sig, _set_kind = (
     Expr.__dict__[name].__set__ for name in ("op", "args", "value", "shape", "props", "_chain",
-                                             "_sig"))
+                                             "_sig", "_kind"))
+# what a node's shape says to the simplifier's prefilter: its rank, or that it is a row
+_KINDS, _ROW = (("rank", 0), ("rank", 1), ("rank", 2)), ("row",)
 
 
 def _flatten(op: str, args: tuple) -> tuple:

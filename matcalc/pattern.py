@@ -631,8 +631,17 @@ def _signature(e: E.Expr):
     return (e.op, e.args[0].op) if len(e.args) == 1 else None
 
 
-_OP, _SIG, _SHAPE = (operator.attrgetter(a) for a in ("op", "_sig", "shape"))
-SCALAR_OPERAND = ("rank", 0)        # a signature: some operand is a scalar
+_OP, _SIG, _KIND = (operator.attrgetter(a) for a in ("op", "_sig", "_kind"))
+# signatures of an operand's kind (``e._kind``): some operand is a scalar, a column, a row
+SCALAR_OPERAND, COLUMN_OPERAND, ROW_OPERAND = ("rank", 0), ("rank", 1), ("row",)
+# a signature of a product: some run of its factors may be a scalar (a scalar factor, or a
+# row and a column: u'*v)
+SCALAR_RUN = ("scalar run",)
+# what a group of operands needs among them to meet a shape condition: in a sum or ⊙ the
+# group has its operands' shape; in a product its ends decide (a column last for a vector,
+# a row first for a row)
+_GROUP_NEEDS = {"scalar": SCALAR_OPERAND, "vector": COLUMN_OPERAND, "row": ROW_OPERAND}
+_RUN_NEEDS = {"scalar": SCALAR_RUN, "vector": COLUMN_OPERAND, "row": ROW_OPERAND}
 REPEATED_OPERAND = ("repeated",)    # a signature: some operand stands twice (A + A)
 # signatures: at least 3, at least 4 operands (each argument of a pattern takes one or more)
 _AT_LEAST = (("operands", 3), ("operands", 4))
@@ -644,9 +653,11 @@ def operand_signatures(node: E.Expr) -> frozenset:
     and whether one is a scalar."""
     out = set(map(_OP, node.args))
     out.update(map(_SIG, node.args))
+    out.update(map(_KIND, node.args))
     out.discard(None)
-    if not all(map(_SHAPE, node.args)):
-        out.add(SCALAR_OPERAND)
+    if node.op in E.PRODUCTS and (SCALAR_OPERAND in out or (ROW_OPERAND in out
+                                                             and COLUMN_OPERAND in out)):
+        out.add(SCALAR_RUN)
     if len(set(node.args)) < len(node.args):
         out.add(REPEATED_OPERAND)
     out.update(_AT_LEAST[:len(node.args) - 2])
@@ -679,8 +690,9 @@ def prefilter(pat: E.Expr, where: tuple = ()):
     what its anchors require among the operands (:func:`_anchor_needs`: an operator, the
     operator of a first operand as in ``vector(0)'`` or ``a*A`` with a number ``a``, a
     number's value), a number when a name can only be one (``where``: the rule's
-    conditions, as :func:`_frozen` gives them), a scalar operand when a name of a sum or
-    ⊙ must be a scalar, an operand standing twice when a name does, as many operands as
+    conditions, as :func:`_frozen` gives them), the operand kinds a name's shape condition
+    needs (a scalar, column or row operand; in a product a run that can be a scalar), an
+    operand standing twice when a name does, as many operands as
     the pattern has arguments (counted up to 4); otherwise ``kids``
     lists (position, operator, number or None) of the subject's operands."""
     numbers = {name for name, conds in where if conds & NUMBER_CONDITIONS}
@@ -697,9 +709,10 @@ def prefilter(pat: E.Expr, where: tuple = ()):
             needs.add("const")
         if len(pat.args) >= 3:
             needs.add(_AT_LEAST[min(len(pat.args), 4) - 3])
-        if pat.op not in E.PRODUCTS and any("scalar" in conds and name in names
-                                            for name, conds in where):
-            needs.add(SCALAR_OPERAND)   # a group of a sum or ⊙ is a scalar only of scalars
+        group_needs = _RUN_NEEDS if pat.op in E.PRODUCTS else _GROUP_NEEDS
+        for name, conds in where:
+            if name in names:
+                needs.update(group_needs[c] for c in conds if c in group_needs)
         return frozenset(needs), None
     conds = dict(where)
     shaped = tuple((i, conds[p.value] & KIND_CONDITIONS) for i, p in enumerate(pat.args)
