@@ -50,9 +50,6 @@ class Derivation:
     trace: Trace
     # the simplifier of a scalar expression's derivation (no cotangent): grad reuses its memo
     simplifier: "Simplifier | None" = field(default=None, repr=False, compare=False)
-    # a scalar expression's simplified gradient (shaped like the variable), which the
-    # derivative is the transpose of: grad and hessian start from it
-    gradient: "E.Expr | None" = field(default=None, repr=False, compare=False)
 
     @property
     def steps(self) -> list[Step]:
@@ -388,7 +385,7 @@ def derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) ->
             return Derivation(f, x, _zero(derivative_shape(f.shape, x.shape), lang), trace)
         g = simplify(g)
         answer = g if not x.shape else _transposed(g, lang)
-        return Derivation(f, x, simplify(answer), trace, simplify, g)
+        return Derivation(f, x, simplify(answer), trace, simplify)
     column = f if len(f.shape) != 2 or f.shape[0] != 1 else build(TRANSPOSE, (f,), lang=lang)
     cot = E.var("C", column.shape, frozenset({COTANGENT}))
     engine = _Engine(rules, x, cot, trace)
@@ -424,7 +421,7 @@ def derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) ->
         return Derivation(f, x, _zero(shape, lang), trace)
     answer = _shape_stand_ins(_transposed(simplify(k), lang), cot, (x, f), lang)
     if not x.shape and column is not f:        # a row by a scalar stays a row (f's shape)
-        answer = build(TRANSPOSE, (answer,), lang=lang)
+        answer = build(TRANSPOSE, (simplify(answer),), lang=lang)
     return Derivation(f, x, _free_of(simplify(answer), cot, f), trace)
 
 
@@ -534,8 +531,6 @@ def _grad(d: Derivation, rules: RuleSet | None) -> E.Expr:
                            "(use diff for its Jacobian)")
     if not d.wrt.shape:
         return d.result
-    if d.gradient is not None:
-        return d.gradient
     rules = rules or builtin_rules()
     simplify = d.simplifier or _simplifier(rules, _Engine(rules, d.wrt, None, d.trace), d.trace)
     return simplify(_transposed(d.result, rules.language))

@@ -124,8 +124,8 @@ def _spec(rec: Record, lang: "Language") -> FunctionSpec:
         raise rec.error(f"involution is true or false, got {involution!r}", "involution")
     if involution and (params or not (signature in ("transpose", "elementwise") or (
             isinstance(signature, tuple) and all(len(o.inputs) == 1 for o in signature)))):
-        raise rec.error("only a function of one operand can be an involution (f(f(a)) = a)",
-                        "involution")
+        raise rec.error("only a function of one operand and no literal params can be an "
+                        "involution (f(f(a)) = a)", "involution")
     return FunctionSpec(name, signature, tuple(str(p) for p in params), numeric,
                         str(f.get("doc", "")), domain, rec.where, definition, operands,
                         f.get("entrywise"), tuple(shape_only), involution)

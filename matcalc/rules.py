@@ -128,6 +128,10 @@ def _compile(rec: Record, lang: Language) -> Rule:
     key_to = {"adjoints": "result", "derivatives": "derivative"}.get(section, "to")
     pattern = _parse(rec, key_from, lang, {}, props, kinds)
     variables = pattern.variables()
+    stray = sorted(set(where) - set(variables))
+    if stray:                           # a typo would silently drop (or change) a condition
+        raise rec.error(f"where names {', '.join(stray)}, which the pattern "
+                        f"{rec.fields[key_from]!r} does not have", "where")
     wrt = rec.fields.get("wrt")
     if section in ("adjoints", "derivatives"):
         if wrt not in variables:

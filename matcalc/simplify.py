@@ -225,10 +225,17 @@ class Simplifier:
 
     def _rebuild(self, node: E.Expr, args: tuple) -> E.Expr:
         try:
-            return build(node.op, args, node.value, self.lang,
-                         shape=node.shape if not args else None)
+            new = build(node.op, args, node.value, self.lang,
+                        shape=node.shape if not args else None)
         except ShapeError as exc:
             raise MatcalcError(f"internal: rebuilding {node} failed: {exc}") from None
+        if len(args) == 1 and args[0].op == node.op and new is args[0].args[0]:
+            # a declared involution met itself (what a user typed: (x + 0)'' once x + 0 is x)
+            spec = self.lang.get(node.op)
+            self.trace.steps.append(Step(
+                f"{node.op}-involution", spec.where, E.make(node.op, args, new.shape, node.value),
+                new, f"{node.op}({node.op}(a)) = a: declared an involution in the language"))
+        return new
 
     # ---------------------------------------------------------------- one node
     def node(self, node: E.Expr) -> E.Expr:
