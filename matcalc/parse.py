@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 import difflib
 import itertools
+import re
 from functools import lru_cache
 
 from matcalc import expr as E
@@ -331,6 +332,9 @@ class _Typer:
         if op == "name":
             self.shape[node.i] = self.vars[node.value]
             return
+        if op == "size":                   # eye(n)'s n: read by the call (_constant)
+            self.shape[node.i] = ()
+            return
         if op == "sub":
             spec = self.lang.get("add")
         elif op == "call":
@@ -386,19 +390,29 @@ class _Typer:
             self.fail(node, f"{spec.name} takes {required}"
                             f"{'' if required == len(spec.params) else f' to {len(spec.params)}'}"
                             f" literal argument(s), got {len(node.args)}")
+        size = None                        # the size term, if the call gives one
         for arg, kind in zip(node.args, spec.params):
+            if arg.op == "size" and arg.value:   # eye(n), eye(m*n): names, not a literal
+                terms = [f if isinstance(f, int) else Rigid(f) for f in arg.value]
+                size = terms[0]
+                for t in terms[1:]:
+                    size = Prod(size, t)
+                continue
             value = _literal(arg)
             if value is None or (kind.startswith("size") and (value < 1 or value != int(value))):
-                want = "a positive integer" if kind.startswith("size") else "a number"
+                want = ("a positive integer, a dimension name or a product of them (eye(3), "
+                        "eye(n), eye(m*n))") if kind.startswith("size") else "a number"
                 self.fail(arg, f"{spec.name}: the argument must be {want}, "
                                f"got {self.src(arg)!r}")
             params.append(int(value) if kind.startswith("size") else value)
+            if kind.startswith("size"):
+                size = params[-1]
         self.rewrite[node.i] = ("call", (spec.name, tuple(params)), [])
         (overload,) = spec.overloads
         letters: dict[str, object] = {}
-        if params and spec.params[0].startswith("size"):
+        if size is not None:
             for letter in overload.output:
-                letters[letter] = params[0]
+                letters[letter] = size
         out = []
         for d in overload.output:
             if d not in letters:
@@ -544,15 +558,27 @@ def _literal(node: _Node) -> float | None:
 
 # ---------------------------------------------------------------- the passes
 
-def _walk(root: _Node, lang: Language, shapes: dict) -> tuple[list[_Node], list[str]]:
+def _walk(root: _Node, lang: Language, shapes: dict
+          ) -> tuple[list[_Node], list[str], list[_Node]]:
     """The nodes in post-order (children left to right, then the parent), each numbered by
-    its place (``node.i``), and the variables in order of first appearance.  A bare constant
-    such as ``eye`` becomes a call with no arguments."""
+    its place (``node.i``), the variables in order of first appearance, and the symbolic
+    sizes (``eye(n)``'s n).  A bare constant such as ``eye`` becomes a call with no
+    arguments."""
     nodes: list[_Node] = []
+    sizes: list[_Node] = []
     stack = [root]
     while stack:                          # pre-order, children right to left ...
         node = stack.pop()
         nodes.append(node)
+        if node.op == "call" and node.args:
+            spec = lang.get(node.value)
+            if spec is not None and spec.params:
+                for j, kind in enumerate(spec.params[:len(node.args)]):
+                    size = kind.startswith("size") and _size_node(node.args[j])
+                    if size:
+                        size.up = node
+                        node.args[j] = size
+                        sizes.append(size)
         stack.extend(node.args)
     nodes.reverse()                       # ... reversed is post-order, children left to right
     kept: dict[str, bool] = {}
@@ -570,7 +596,60 @@ def _walk(root: _Node, lang: Language, shapes: dict) -> tuple[list[_Node], list[
                     names.append(value)
             if not keep:
                 node.op, node.args = "call", []          # a bare constant such as eye
-    return nodes, names
+    return nodes, names, sizes
+
+
+def _size_node(arg: _Node) -> _Node | None:
+    """A size argument that names dimensions (``n``, ``m*n``, ``2*n``) as one leaf of op
+    ``size`` whose value is its factors (names and integers), or None as its value if it
+    is not a product of those (``n + 1``: refused when typed, its names no variables);
+    None for an argument without names (``3``: a literal, as before)."""
+    factors: list = []
+    valid, named = True, False
+    stack = [arg]
+    while stack:
+        cur = stack.pop()
+        if cur.op == "name":
+            factors.append(cur.value)
+            named = True
+        elif cur.op == "mul":
+            stack.extend(reversed(cur.args))
+        elif cur.op == "const" and cur.value == int(cur.value) and cur.value >= 1:
+            factors.append(int(cur.value))
+        else:
+            valid = False
+            stack.extend(cur.args)
+    if not named:
+        return None
+    return _Node("size", [], tuple(factors) if valid else None, arg.start, arg.end, arg.start)
+
+
+def _name_at(text: str, node: _Node, name: str) -> int:
+    found = re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text[node.start:node.end])
+    return node.start + (found.start() if found else 0)
+
+
+def _check_sizes(text: str, sizes: list[_Node], names: list[str], shapes: dict,
+                 kinds: dict, lang: Language) -> None:
+    """A dimension name in a size must not also be a variable or a function: ``eye(n)``
+    with a variable n is refused (a size never depends on a value)."""
+    variables = set(names) | set(shapes) | set(kinds)
+    for node in sizes:
+        call = node.up.value
+        for name in node.value or ():
+            if isinstance(name, int):
+                continue
+            if name in variables:
+                raise _error(ParseError, f"{call}({text[node.start:node.end]}): {name} is a "
+                                         f"size here, so it names a dimension, but {name} is "
+                                         "also a variable; a size is a positive integer, a "
+                                         "dimension name or a product of them, never a "
+                                         "variable's value: rename one of them", text,
+                             _name_at(text, node, name))
+            if lang.get(name) is not None:
+                raise _error(ParseError, f"{call}({text[node.start:node.end]}): {name} is a "
+                                         "function, not a dimension name", text,
+                             _name_at(text, node, name))
 
 
 def _is_bare_constant(spec) -> bool:
@@ -595,6 +674,8 @@ def _finish(nodes: list[_Node], typer: _Typer) -> E.Expr:
             continue
         if op == "const":
             built[i] = E.const(node.value)
+            continue
+        if op == "size":                          # part of its call, which has no operands
             continue
         if i in rewrite:
             op, value, kids = rewrite[i]
@@ -733,8 +814,15 @@ def parse(text: str, shapes=None, assume=None, language: Language | None = None,
         tree = _parser().parse(text)
     except UnexpectedInput as exc:
         raise _syntax_error(text, exc) from None
-    nodes, names = _walk(tree, lang, shapes)
-    typer = _infer_kinds(text, lang, shapes, assume, names, nodes, kinds or {})
+    nodes, names, sizes = _walk(tree, lang, shapes)
+    if sizes:
+        _check_sizes(text, sizes, names, shapes, kinds or {}, lang)
+    # fresh dimension names differ from the declared ones, the written ones (eye(n)) and the
+    # variables' names, so an answer's eye(n) never reads as a variable n
+    used = frozenset(itertools.chain(
+        (d for s in shapes.values() for d in s if isinstance(d, str)), names, shapes,
+        (f for node in sizes for f in node.value or () if isinstance(f, str))))
+    typer = _infer_kinds(text, lang, shapes, assume, names, nodes, kinds or {}, used)
     return _finish(nodes, typer)
 
 
@@ -749,8 +837,7 @@ def _letter_rank(name: str) -> int:
     return 0
 
 
-def _attempt(text, lang, shapes, assume, names, nodes, ranks) -> _Typer:
-    used = frozenset(d for s in shapes.values() for d in s if isinstance(d, str))
+def _attempt(text, lang, shapes, assume, names, nodes, ranks, used) -> _Typer:
     typer = _Typer(text, lang, shapes, assume, len(nodes), used)
     typer.declare(names, ranks)
     for node in nodes:
@@ -758,7 +845,7 @@ def _attempt(text, lang, shapes, assume, names, nodes, ranks) -> _Typer:
     return typer
 
 
-def _infer_kinds(text, lang, shapes, assume, names, nodes, kinds) -> _Typer:
+def _infer_kinds(text, lang, shapes, assume, names, nodes, kinds, used) -> _Typer:
     """Type the expression, choosing the kind of each undeclared variable.
 
     Kinds start from the first letter (a–g scalars, h–z vectors, A–Z matrices).  A letter
@@ -776,12 +863,12 @@ def _infer_kinds(text, lang, shapes, assume, names, nodes, kinds) -> _Typer:
         if ranks[node.value] == 0 and node.up is not None and node.up.op == "transpose":
             ranks[node.value] = 1
     try:
-        typer = _attempt(text, lang, shapes, assume, names, nodes, ranks)
+        typer = _attempt(text, lang, shapes, assume, names, nodes, ranks, used)
     except (ShapeError, _Mismatch) as first_error:
         typer = None
         for changed in _deviations(free, ranks):
             try:
-                typer = _attempt(text, lang, shapes, assume, names, nodes, changed)
+                typer = _attempt(text, lang, shapes, assume, names, nodes, changed, used)
             except (ShapeError, _Mismatch):
                 continue
             ranks = changed
@@ -801,7 +888,8 @@ def _infer_kinds(text, lang, shapes, assume, names, nodes, kinds) -> _Typer:
             continue
         trial = dict(ranks, **{name: 1})
         try:
-            typer, ranks = _attempt(text, lang, shapes, assume, names, nodes, trial), trial
+            typer, ranks = _attempt(text, lang, shapes, assume, names, nodes, trial,
+                                   used), trial
         except (ShapeError, _Mismatch):
             pass
     return typer

@@ -4,19 +4,27 @@ The printers hold the one operator table matcalc keeps in Python (precedence and
 STYLE.md allows).  Printing is iterative over the DAG, so deep expressions print without
 recursion, and each shared subexpression is rendered once.  A function the table does not
 know (a user's own) prints as ``name(args)``.
+
+Identities show their size where it cannot be inferred: inside the operands of a function
+whose signature multiplies dimensions (``kron``, ``vec``, ``unvec``, ``commutation``: read
+from rules/language), a bare ``eye`` of n×n prints as ``eye(n)`` (``Iₙ``, ``I_{n}``), since a
+parser given only the product of two sizes cannot split it.  ``eye(n)`` parses to the same
+node as a bare ``eye`` typed n×n, so the text still parses back to the same Expr.
 """
 
 from __future__ import annotations
 
 import math
-
 import weakref
+from functools import lru_cache
 
 from matcalc.expr import Expr
 
 ADD, NEG, MUL, POW, POST, ATOM = 10, 15, 20, 30, 40, 50
 
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+_SUBSCRIPTS = "0123456789aehijklmnoprstuvx"
+_SUBSCRIPT = str.maketrans(_SUBSCRIPTS, "₀₁₂₃₄₅₆₇₈₉ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ")
 _GREEK = dict(zip("αβγδεζηθικλμνξοπρστυφχψωΓΔΘΛΞΠΣΦΨΩ",
                   r"\alpha \beta \gamma \delta \epsilon \zeta \eta \theta \iota \kappa \lambda "
                   r"\mu \nu \xi o \pi \rho \sigma \tau \upsilon \phi \chi \psi \omega \Gamma "
@@ -47,9 +55,12 @@ class _Printer:
     that shares subexpressions with one printed before costs only its new nodes.
     """
 
-    def __init__(self):
+    def __init__(self, sizes: bool = False):
         self._cache: "weakref.WeakKeyDictionary[Expr, tuple[str, int]]" = \
             weakref.WeakKeyDictionary()
+        self.sizes = sizes          # print every identity's size (inside kron and vec)
+        # the printer for operands of kron, vec, ...: itself once sizes are shown
+        self.sized = self if sizes else type(self)(sizes=True)
 
     minus = "-"
     plus = " + "
@@ -75,9 +86,16 @@ class _Printer:
                     done[id(node)] = hit
                     continue
                 stack.append((node, True))
-                stack.extend((c, False) for c in reversed(node.args) if id(c) not in done)
+                if self.sized is self or node.op not in _sized_ops():
+                    stack.extend((c, False) for c in reversed(node.args) if id(c) not in done)
                 continue
-            out = self.node(node, [done[id(a)] for a in node.args])
+            if self.sized is not self and node.op in _sized_ops():
+                sized = self.sized
+                kids = [sized._cache.get(a) or (sized.render(a), sized._cache[a])[1]
+                        for a in node.args]
+            else:
+                kids = [done[id(a)] for a in node.args]
+            out = self.node(node, kids)
             done[id(node)] = out
             cache[node] = out
         return done[id(root)][0]
@@ -129,6 +147,8 @@ class _Printer:
     def constant(self, node: Expr) -> tuple[str, int]:
         params = node.value or ()
         if not params:
+            if self.sizes and node.op == "eye" and node.shape:
+                return self.call(node.op, [str(node.shape[0])]), ATOM
             return node.op, ATOM
         return self.call(node.op, [format_number(p) for p in params]), ATOM
 
@@ -197,6 +217,16 @@ class _Printer:
         return f"<{kids[0][0]}, {kids[1][0]}>", ATOM
 
 
+@lru_cache(maxsize=None)
+def _sized_ops() -> frozenset:
+    """Functions of the language whose signature multiplies dimensions (kron, vec, ...)."""
+    from matcalc.language import builtin_language
+    return frozenset(spec.name for spec in builtin_language().functions.values()
+                     if isinstance(spec.signature, tuple) and any(
+                         "*" in d for o in spec.overloads for dims in (*o.inputs, o.output)
+                         for d in dims))
+
+
 def _prec_of(node: Expr) -> int:
     """Precedence of a node's printed form (the same in every printer)."""
     if node.op == "const":
@@ -262,8 +292,14 @@ class UnicodePrinter(_Printer):
     def constant(self, node):
         params = node.value or ()
         if node.op == "eye":
-            return ("I" + format_number(params[0]).translate(str.maketrans(
-                "0123456789", "₀₁₂₃₄₅₆₇₈₉")) if params else "I"), ATOM
+            if params:
+                return "I" + format_number(params[0]).translate(_SUBSCRIPT), ATOM
+            if self.sizes and node.shape:
+                size = str(node.shape[0]).replace("*", "")
+                if all(ch in _SUBSCRIPTS for ch in size):
+                    return "I" + size.translate(_SUBSCRIPT), ATOM
+                return f"I_{size}" if len(size) == 1 else f"I_({size})", ATOM
+            return "I", ATOM
         if node.op in ("vector", "matrix") and params:
             c = params[0]
             return ("𝟙", ATOM) if c == 1 else (self.number(c)[0] + "·𝟙", MUL)
@@ -360,6 +396,10 @@ class LatexPrinter(_Printer):
     def constant(self, node):
         params = node.value or ()
         if node.op == "eye":
+            if not params and self.sizes and node.shape:
+                factors = str(node.shape[0]).split("*")
+                sep = "" if all(len(f) == 1 or f.isdigit() for f in factors) else " "
+                return f"I_{{{sep.join(self.name(f) if not f.isdigit() else f for f in factors)}}}", ATOM
             return ("I" + (f"_{{{params[0]}}}" if params else "")), ATOM
         if node.op in ("vector", "matrix") and params:
             c = params[0]

@@ -157,6 +157,21 @@ def test_kron_with_identity_is_built_on_its_block_diagonal_only():
         f(B=B)
 
 
+def test_a_size_written_in_the_text_is_a_size_parameter_by_its_name():
+    """eye(m) in kron(eye(m), B): the compiled function takes m, like a bare eye's size; an
+    answer printed with its identities' sizes compiles from its text."""
+    f = matcalc.compile("kron(eye(m), B)*2 + kron(B, eye(m))")
+    B = np.arange(6.0).reshape(3, 2)
+    assert list(f.size_params.values()) == ["m"]
+    want = 2 * np.kron(np.eye(4), B) + np.kron(B, np.eye(4))
+    assert np.array_equal(f(B=B, m=4), want)
+    answer = matcalc.diff("kron(A, X)", "X", shapes={"A": ("p", "q"), "X": ("r", "s")})
+    again = matcalc.compile(str(answer), shapes={"A": ("p", "q"), "X": ("r", "s")})
+    A, X = np.arange(6.0).reshape(2, 3), np.ones((4, 5))
+    want = matcalc.numeric_jacobian("kron(A, X)", "X", {"A": A, "X": X})
+    np.testing.assert_allclose(again(A=A, X=X), want)
+
+
 @pytest.mark.parametrize("text, wrt", [("X'", "X"), ("A*X'*B", "X"), ("X*X'", "X"),
                                        ("diag(x)*A*diag(x)", "x")])
 def test_commutation_and_diagonal_derivatives_compile(text, wrt):

@@ -265,6 +265,44 @@ def test_a_bare_constant_name_is_a_variable_when_declared():
     assert e.args[0].op == "var" and e.args[0].value == "eye"
 
 
+def test_a_size_written_with_dimension_names_is_the_inferred_identity():
+    """eye(n) is eye whose size is the dimension n: the same node as a bare eye typed n×n,
+    so it prints as eye where the size can be inferred."""
+    assert parse("eye(n)") is parse("eye")
+    assert parse("eye(n)").value is None
+    assert parse("eye(m*n)").shape == ("m*n", "m*n")
+    assert parse("eye(n*2)").shape == ("2*n", "2*n")
+    # the dimension is the one the declarations name: n here is x's length
+    e = parse("eye(n)*x", shapes={"x": ("n",)})
+    assert e.shape == ("n",)
+    e = parse("kron(eye(m), A)*vec(X)", shapes={"A": ("p", "q"), "X": ("q", "m")})
+    assert e.shape == ("m*p",)
+    text = "kron(vec(eye(n))', eye(m))*kron(eye(n), kron(A, eye(m)))*kron(eye(n), vec(eye(m)))"
+    assert parse(text, shapes={"A": ("n", "m")}).shape == ("m", "n")
+
+
+def test_dimension_names_in_sizes_are_never_variables():
+    e = parse("eye(k)*x")
+    assert list(e.variables()) == ["x"] and e.shape == ("k",)
+    # fresh sizes avoid the names of variables and of written dimensions
+    e = parse("kron(m, n)")
+    assert {d for v in e.variables().values() for d in v.shape}.isdisjoint({"m", "n"})
+    e = parse("eye(n) + x*y'")
+    assert e.variables()["x"].shape == ("n",) and e.variables()["y"].shape == ("n",)
+    assert parse("eye(k) + A").shape == ("k", "k")
+    assert parse("eye(m*n) + A").variables()["A"].shape == ("m*n", "m*n")
+
+
+def test_sizes_in_evaluation_come_from_dims_or_values():
+    import numpy as np
+    import matcalc
+    assert matcalc.evaluate("tr(eye(n))", {}, dims={"n": 4}) == 4
+    x = np.arange(3.0)
+    np.testing.assert_allclose(matcalc.evaluate("eye(n)*x", {"x": x}, shapes={"x": "n"}), x)
+    got = matcalc.evaluate("kron(eye(m), A)", {"A": np.ones((2, 2))}, dims={"m": 3})
+    np.testing.assert_allclose(got, np.kron(np.eye(3), np.ones((2, 2))))
+
+
 # ---------------------------------------------------------------- the Expr DAG
 
 def test_expr_is_immutable():

@@ -374,6 +374,16 @@ def test_the_generator_reaches_every_function_and_operator():
     ("exp(x) + sqrt(x) + abs(x)", "exp(x) + sqrt(x) + abs(x)", "exp(x) + sqrt(x) + abs(x)",
      r"\exp\left(x\right) + \sqrt{x} + \left| x \right|"),
     ("eye(3) + A", "eye(3) + A", "I₃ + A", "I_{3} + A"),
+    # an identity shows its size inside kron and vec (a product of sizes cannot be split),
+    # nowhere else
+    ("kron(eye, A) + B", "kron(eye(q), A) + B", "I_q ⊗ A + B", r"I_{q} \otimes A + B"),
+    ("kron(eye(m*n), A)*eye", "kron(eye(m*n), A)*eye", "Iₘₙ ⊗ A·I",
+     r"I_{mn} \otimes A I"),
+    ("vec(eye(q))'*kron(eye(q), x)", "vec(eye(q))'*kron(eye(q), x)", "vec(I_q)ᵀ(I_q ⊗ x)",
+     r"\operatorname{vec}\left(I_{q}\right)^{\top} \left(I_{q} \otimes x\right)"),
+    ("kron(eye(n*2), x)", "kron(eye(2*n), x)", "I₂ₙ ⊗ x", r"I_{2n} \otimes x"),
+    ("tr(kron(eye(d7), eye(m)))", "tr(kron(eye(d7), eye(m)))", "tr(I_(d7) ⊗ Iₘ)",
+     r"\operatorname{tr}\left(I_{\mathit{d7}} \otimes I_{m}\right)"),
     ("c*vector(1) + 2*vector(3)", "c*vector(1) + 2*vector(3)", "c·𝟙 + 2(3·𝟙)",
      r"c \mathbf{1} + 2 \left(3 \mathbf{1}\right)"),
     ("x*2", "x*2", "x·2", r"x \cdot 2"),           # regression: unicode printed x2, a name
