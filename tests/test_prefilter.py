@@ -1,22 +1,27 @@
-"""The simplifier's prefilter is a necessary condition: a rule it leaves out never matches.
+"""The simplifier's prefilter and the matcher's shortcuts are necessary conditions only.
 
-The prefilter (matcalc.pattern.prefilter / passes) decides from a node's operands' operators,
-first operands, numbers, scalar and repeated operands which rules may apply; a wrong
-shortcut there would silently skip a rule and leave an answer unsimplified (or refuse it).
-Here every node the simplifiers visit while differentiating the bench queries and a fixed
-sample of random expressions is matched against every rule the prefilter left out: none may
-match.  A mutation test shows the check can fail.
+The prefilter (matcalc.pattern.prefilter / passes / subject_needs) decides from a node's
+operands' operators, first operands, numbers, kinds and repeated operands which rules may
+apply; the adjoint index (matcalc.diff._adjoints_for) which adjoint rules may fit a pair; and
+the matcher itself skips work through its where-check (group sizes from shapes, conjunctive
+limits, anchors that must hold the cotangent).  A wrong shortcut would silently skip a rule and
+leave an answer unsimplified, or refuse it.  Here every node the simplifiers visit and every
+operand pair backprop asks about, while differentiating the bench queries and a fixed sample of
+random expressions, is checked against an oracle that matches with a plain condition function
+(none of the where-check's shortcuts): a rule left out never matches, and a rule kept matches
+exactly when the oracle says so.  Mutation tests show each check can fail.
 """
 
 from __future__ import annotations
 
+import importlib
 import random
 
 import pytest
 
 import matcalc
 from matcalc import pattern
-from matcalc.diff import NoRuleError
+from matcalc.diff import NoRuleError, _Engine
 from matcalc.simplify import Simplifier
 from test_printing import ASSUME, declared, write
 
@@ -25,14 +30,24 @@ QUERIES = [("a'*x", "x"), ("x'*A*x", "x"), ("norm2(x)^2", "x"), ("norm2(A*x - b)
            ("det(X)", "X"), ("tr(inv(X)*A)", "X"), ("A*X*B", "X"), ("x'*A*x + b'*x", "x"),
            ("(A*x)'*(B*x)", "x"), ("tr(A*X*B*X')", "X"), ("2*x + x", "x"),
            ("x'*x + x'*x", "x"), ("(-1)*x'*A*x", "x"), ("-3*x'*A*x + 1*x'*x", "x"),
-           ("sum(x.*x + 0*x)", "x"), ("u.*2 + x", "x"), ("x*x'*x", "x")]
+           ("sum(x.*x + 0*x)", "x"), ("u.*2 + x", "x"), ("x*x'*x", "x"),
+           ("x'*eye*A*eye*B*eye*x", "x"), ("tr(X*inv(X)*A*inv(X)*X*inv(X))", "X")]
+
+
+def _oracle(pat, node, check) -> bool:
+    """Whether ``pat`` matches ``node`` (or a window of it), found without the shortcuts a
+    where-check gives the matcher: the same conditions through a plain function."""
+    def plain(name, e):
+        return check(name, e)
+    return next(iter(pattern.match_window(pat, node, plain)), None) is not None
 
 
 def _skipped_matches(monkeypatch, texts) -> tuple[int, list[str]]:
-    """(number of (node, left-out rule) pairs tried, those that matched after all)."""
+    """(number of (node or pair, rule) checks, the disagreements with the oracle)."""
     wrong: list[str] = []
     tried = [0]
     original = Simplifier._rewrite
+    original_adjoint = _Engine.adjoint
 
     def checked(self, node):
         index = self.index
@@ -40,14 +55,37 @@ def _skipped_matches(monkeypatch, texts) -> tuple[int, list[str]]:
             index = self._extra_index
         kept = set(map(id, index.candidates(node, self.condition)))
         for rule, _test in index.by_op.get(node.op, ()):
-            if id(rule) in kept or rule.name in index.distributive:
+            if rule.name in index.distributive:
                 continue
             tried[0] += 1
-            if next(iter(pattern.match_window(rule.pattern, node, self._check(rule))), None):
-                wrong.append(f"{rule.name} matches {node} but was left out")
+            check = self._check(rule)
+            truth = _oracle(rule.pattern, node, check)
+            if id(rule) not in kept:
+                if truth:
+                    wrong.append(f"{rule.name} matches {node} but was left out")
+            elif truth != (next(iter(pattern.match_window(rule.pattern, node, check)), None)
+                           is not None):
+                wrong.append(f"{rule.name} on {node}: the matcher says {not truth}, the "
+                             f"oracle {truth}")
         return original(self, node)
 
+    def checked_adjoint(self, node, position, y, args=None):
+        pair = node.args if args is None else args
+        index = importlib.import_module("matcalc.diff")._adjoints_for    # what the engine uses
+        kept = set(map(id, index(self.rules, node.op, position, pair, self.condition)))
+        for rule in self.rules.adjoints.get(node.op, ()):
+            if id(rule) in kept or len(rule.pattern.args) != len(pair) \
+                    or rule.pattern.args[position].value != rule.wrt:
+                continue
+            tried[0] += 1
+            plain = pattern.where_check(rule.where, self.condition)
+            if next(iter(pattern.match_args(rule.pattern.args, pair, {},
+                                            lambda n, e, c=plain: c(n, e))), None):
+                wrong.append(f"adjoint {rule.name} fits {pair} but was left out")
+        return original_adjoint(self, node, position, y, args)
+
     monkeypatch.setattr(Simplifier, "_rewrite", checked)
+    monkeypatch.setattr(_Engine, "adjoint", checked_adjoint)
     for text, wrt, *declarations in texts:
         shapes, assume = declarations or (None, None)
         f = matcalc.parse(text, shapes=shapes, assume=assume)
@@ -72,8 +110,25 @@ def _random_queries(count: int, seed: int) -> list[tuple]:
 
 def test_no_rule_left_out_by_the_prefilter_matches(monkeypatch):
     tried, wrong = _skipped_matches(monkeypatch, QUERIES + _random_queries(150, 2026))
-    assert tried > 1000                     # the check looked at many left-out rules
+    assert tried > 10_000                   # the check looked at many rules and pairs
     assert not wrong, "\n".join(wrong[:20])
+
+
+def test_the_check_catches_a_matcher_shortcut_that_skips_a_match(monkeypatch):
+    """Mutation: every anchor is taken to hold the cotangent (C' anywhere, say)."""
+    monkeypatch.setattr(pattern.where_check, "containing",
+                        lambda self, pat: frozenset({"linear"}))
+    _, wrong = _skipped_matches(monkeypatch, [("x'*eye*A*eye*B*eye*x", "x")])
+    assert any("the matcher says False" in w for w in wrong), wrong
+
+
+def test_the_check_catches_an_adjoint_index_that_leaves_out_too_much(monkeypatch):
+    """Mutation: the adjoint index drops the first rule that may fit."""
+    diff = importlib.import_module("matcalc.diff")
+    real = diff._adjoints_for
+    monkeypatch.setattr(diff, "_adjoints_for", lambda *a: real(*a)[1:])
+    _, wrong = _skipped_matches(monkeypatch, [("x'*A*x", "x"), ("A*X*B", "X")])
+    assert any(w.startswith("adjoint ") for w in wrong), wrong
 
 
 def test_the_check_catches_a_prefilter_that_leaves_out_too_much(monkeypatch):
