@@ -890,10 +890,12 @@ class _Chain:
             return Val("dense", None, f"np.linalg.solve({a}.T, {left.code}.T).T")
         if lk == "kron" and rk in ("dense", "diag"):
             right = self._dense(right, k)
-            return Val("dense", None, self._kron_apply(left.args, right.code, c == 1, False))
+            code = self._kron_apply(left.args, right.code, c == 1, False)
+            return Val("dense", None, _chain_value(code, r, c, flat=c == 1))
         if rk == "kron" and lk in ("dense", "diag"):
             left = self._dense(left, k)
-            return Val("dense", None, self._kron_apply(right.args, left.code, r == 1, True))
+            code = self._kron_apply(right.args, left.code, r == 1, True)
+            return Val("dense", None, _chain_value(code, r, c, flat=r == 1))
         if lk in ("inv", "kron"):
             left = Val("dense", None, g.vec(g.dense(left)) if r == 1 or k == 1 else
                        g.code(g.dense(left)))
@@ -936,6 +938,16 @@ class _Chain:
         out = f"({a2} @ ({b2} @ {m}.reshape({n}, {q}, -1)).reshape({n}, -1)).reshape(" \
               f"{g.dim(m_)} * {g.dim(p_)}, -1)"
         return f"{out}.T" if from_left else out
+
+def _chain_value(code: str, r, c, flat: bool) -> str:
+    """A Kronecker product applied to an r×c result as the chain keeps values: a vector or
+    row 1-d, a 1×1 a scalar (``flat``: the code gives a 1-d array already)."""
+    if r == 1 and c == 1:
+        return f"{code}[0]" if flat else f"{code}[0, 0]"
+    if (r == 1 or c == 1) and not flat:
+        return f"{code}.reshape(-1)"
+    return code
+
 
 def _is_simple(code: str) -> bool:
     """A variable, a number, or a view of a variable: never worth a local."""

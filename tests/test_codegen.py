@@ -207,3 +207,20 @@ def test_compiled_path_agrees_with_the_reference_on_negations(text):
     got = np.asarray(matcalc.compile(e)(**vals))
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("text", [
+    "y*kron(r, s)*kron(eye(2), A)*kron(u, w)",  # a matrix times kron(u, w): once (2, 1)
+    "y*kron(r, s)*z", "N*kron(u, w)", "N*kron(eye(2), A)*z", "kron(r, s)*M",
+    "kron(r, s)*kron(eye(2), A)*M", "kron(r, s)*kron(eye(2), A)*kron(u, w)"])
+def test_compiled_kronecker_chains_keep_vector_shapes(text):
+    """A chain through a lazy Kronecker product ending in a column (or starting with a row)
+    gives a 1-d vector (a row 1×n), as the reference does: found by a review, seed 13110."""
+    shapes = {"y": (2,), "z": (16,), "r": (1, 4), "s": (1, 4), "A": (8, 8), "u": (4,),
+              "w": (4,), "M": (16, 3), "N": (3, 16)}
+    e = matcalc.parse(text, shapes=shapes)
+    vals = {k: v for k, v in _values(shapes).items() if k in e.variables()}
+    want = np.asarray(matcalc.numeric.reference(e, vals))
+    got = np.asarray(matcalc.compile(e)(**vals))
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-10)
