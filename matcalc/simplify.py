@@ -293,6 +293,10 @@ class Simplifier:
             ordered = tuple(sorted(node.args, key=self._order))
             if ordered != node.args:
                 return E.make(node.op, ordered, node.shape, node.value)
+        if kind == "elementwise" and node.op in E.FLATTEN and spec.numeric == "mul":
+            ordered = tuple(sorted(node.args, key=self._factor_order))
+            if ordered != node.args:             # an entrywise product commutes
+                return E.make(node.op, ordered, node.shape, node.value)
         if kind == "matmul" and len(node.args) > 1:
             return self._scalars_first(node)
         return node
@@ -358,10 +362,25 @@ class Simplifier:
         if core.op in E.FLATTEN and core.args and core.args[0].op == "const":
             rest = core.args[1:]
             core = rest[0] if len(rest) == 1 else E.make(core.op, rest, core.shape)
-        key = self._key.get(core)
+        return negative, self._text(core).replace("'", "~")    # x - a; A before A', A*x before A'*x
+
+    def _factor_order(self, factor: E.Expr) -> tuple:
+        """Sort key of an entrywise product's operands: what ``scalars_first`` keeps back
+        (the cotangent) last, then the shorter first (``y.*(X*w)``), by the text of the
+        operand without a constant power, so u and u.^-1 stand side by side for the
+        identities to meet."""
+        base = factor
+        spec = self.lang.get(factor.op)
+        if spec is not None and spec.numeric == "pow" and factor.args[1].op == "const":
+            base = factor.args[0]
+        text = self._text(base)
+        return (not self.scalars_first(factor), len(text), text, self._text(factor))
+
+    def _text(self, e: E.Expr) -> str:
+        key = self._key.get(e)
         if key is None:
-            key = self._key[core] = str(core)
-        return negative, key.replace("'", "~")    # x - a; A before A', A*x before A'*x
+            key = self._key[e] = str(e)
+        return key
 
     def _check(self, rule: Rule) -> Callable:
         check = self._checks.get(rule.name)
