@@ -165,6 +165,7 @@ class Simplifier:
         self._depth = 0
         self._deep_reported = False
         self._key: dict[E.Expr, str] = {}
+        self._sizes: dict[E.Expr, int] = {}
         self._fixed: dict[tuple, list[E.Expr]] = {}    # simplified runs, by first operand
 
     # ---------------------------------------------------------------- driver
@@ -294,7 +295,7 @@ class Simplifier:
             if ordered != node.args:
                 return E.make(node.op, ordered, node.shape, node.value)
         if kind == "elementwise" and node.op in E.FLATTEN and spec.numeric == "mul":
-            ordered = tuple(sorted(node.args, key=self._factor_order))
+            ordered = self._sorted_factors(node.args)
             if ordered != node.args:             # an entrywise product commutes
                 return E.make(node.op, ordered, node.shape, node.value)
         if kind == "matmul" and len(node.args) > 1:
@@ -364,17 +365,52 @@ class Simplifier:
             core = rest[0] if len(rest) == 1 else E.make(core.op, rest, core.shape)
         return negative, self._text(core).replace("'", "~")    # x - a; A before A', A*x before A'*x
 
-    def _factor_order(self, factor: E.Expr) -> tuple:
-        """Sort key of an entrywise product's operands: what ``scalars_first`` keeps back
-        (the cotangent) last, then the shorter first (``y.*(X*w)``), by the text of the
-        operand without a constant power, so u and u.^-1 stand side by side for the
-        identities to meet."""
-        base = factor
-        spec = self.lang.get(factor.op)
-        if spec is not None and spec.numeric == "pow" and factor.args[1].op == "const":
-            base = factor.args[0]
-        text = self._text(base)
-        return (not self.scalars_first(factor), len(text), text, self._text(factor))
+    def _sorted_factors(self, factors: tuple) -> tuple:
+        """An entrywise product's operands in canonical order: what ``scalars_first`` keeps
+        back (the cotangent) last, then the smaller first (``y.*(X*w)``), then by text; an
+        operand with a constant power sorts by its base, so u and u.^-1 stand side by side
+        for the identities to meet.  Text is made only to break ties (printing a long
+        operand costs as much as the operand)."""
+        keyed = sorted(((self._factor_key(f), f) for f in factors), key=lambda t: t[0])
+        out: list = []
+        i = 0
+        while i < len(keyed):
+            j = i + 1
+            while j < len(keyed) and keyed[j][0] == keyed[i][0]:
+                j += 1
+            group = [f for _, f in keyed[i:j]]
+            if len(group) > 1:
+                group.sort(key=lambda f: (self._text(self._power_base(f)), self._text(f)))
+            out.extend(group)
+            i = j
+        return tuple(out)
+
+    def _factor_key(self, factor: E.Expr) -> tuple:
+        base = self._power_base(factor)
+        return (not self.scalars_first(factor), self._tree_size(base), base.op)
+
+    def _power_base(self, e: E.Expr) -> E.Expr:
+        spec = self.lang.get(e.op)
+        if spec is not None and spec.numeric == "pow" and e.args[1].op == "const":
+            return e.args[0]
+        return e
+
+    def _tree_size(self, root: E.Expr) -> int:
+        """Nodes of ``root`` counted as printed (a shared operand each time it occurs)."""
+        size = self._sizes
+        if root in size:
+            return size[root]
+        stack = [(root, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if node in size:
+                continue
+            if expanded:
+                size[node] = 1 + sum(map(size.__getitem__, node.args))
+                continue
+            stack.append((node, True))
+            stack.extend((a, False) for a in node.args if a not in size)
+        return size[root]
 
     def _text(self, e: E.Expr) -> str:
         key = self._key.get(e)
