@@ -212,11 +212,20 @@ def _names(rule: Rule) -> set[str]:
     return names | set(rule.result.variables()) if rule.result is not None else names
 
 
+def _whole_numbers(rule: Rule, values: dict, rng) -> dict:
+    """The values with a whole number (±1 to ±3) for each name the rule says is an integer."""
+    for name, conds in rule.where.items():
+        if "integer" in conds and name in values:
+            values[name] = float(rng.choice([-3, -2, -1, 1, 2, 3]))
+    return values
+
+
 def _check_once(rule: Rule, lang, domains, rng) -> str | None:
     kind = rule.kind
     sizes = draw_sizes([r for r in (rule.pattern, rule.result) if r is not None], rng)
     if kind in ("identities", "identify"):
-        values = random_values(rule.pattern.variables(), domains, rng, sizes)
+        values = _whole_numbers(rule, random_values(rule.pattern.variables(), domains, rng,
+                                                    sizes), rng)
         left = evaluate(rule.pattern, values, language=lang, dims=sizes)
         right = evaluate(rule.result, _only(values, rule.result), language=lang, dims=sizes)
         err = _close(right, left, RTOL, ATOL)
@@ -224,7 +233,8 @@ def _check_once(rule: Rule, lang, domains, rng) -> str | None:
             return f"{rule.pattern} ≠ {rule.result}: they differ by {err:.3g} at {_describe(values)}"
         return None
     if kind == "derivatives":
-        values = random_values(rule.pattern.variables(), domains, rng, sizes)
+        values = _whole_numbers(rule, random_values(rule.pattern.variables(), domains, rng,
+                                                    sizes), rng)
         got = evaluate(rule.result, _only(values, rule.result), language=lang, dims=sizes)
         want = numeric_jacobian(rule.pattern, rule.wrt, values, language=lang)
         err = _close(got, want, RTOL, ATOL)
@@ -249,7 +259,7 @@ def _check_once(rule: Rule, lang, domains, rng) -> str | None:
         return None
     # adjoints: the cotangent against the VJP of the pattern
     variables = dict(rule.pattern.variables())
-    values = random_values(variables, domains, rng, sizes)
+    values = _whole_numbers(rule, random_values(variables, domains, rng, sizes), rng)
     out = evaluate(rule.pattern, values, language=lang)
     ybar = rng.standard_normal(np.shape(out)) if np.ndim(out) else float(rng.standard_normal())
     env = dict(values, Y=ybar)

@@ -131,6 +131,8 @@ class _Engine:
             return e.op == "const"
         if c == "nonzero-number":
             return e.op == "const" and e.value != 0
+        if c == "integer":
+            return e.op == "const" and float(e.value).is_integer()
         if c == "negative":
             return e.op == "const" and e.value < 0
         if c == "constant":

@@ -31,7 +31,7 @@ Check = Callable[[str, E.Expr], bool]
 
 # Conditions only a single operand can meet (a group of operands is a product, never a
 # number or the cotangent itself): a name carrying one of them never takes a group.
-SINGLE_CONDITIONS = frozenset({"number", "nonzero-number", "negative", "cotangent"})
+SINGLE_CONDITIONS = frozenset({"number", "nonzero-number", "negative", "integer", "cotangent"})
 # Conditions a product meets exactly when each of its factors does.
 CONJUNCTIVE_CONDITIONS = frozenset({"free", "constant"})
 # Conditions decided by a shape alone.
@@ -623,7 +623,7 @@ def subject_needs(where: tuple) -> frozenset:
 
 
 # Conditions only a number meets: a name carrying one needs a number among the operands.
-NUMBER_CONDITIONS = frozenset({"number", "nonzero-number", "negative"})
+NUMBER_CONDITIONS = frozenset({"number", "nonzero-number", "negative", "integer"})
 
 
 def _signature(e: E.Expr):

@@ -29,7 +29,7 @@ from matcalc.rulefile import Record, read_records
 
 CONDITIONS = {"scalar", "nonscalar", "vector", "row", "matrix", "square", "number", "constant",
               "depends", "symmetric", "cotangent", "free", "linear", "nonzero-number",
-              "negative"}
+              "negative", "integer"}
 COMMON = {"name", "source", "priority", "example", "where", "doc", "domain"}
 SECTIONS = {
     "functions": ({"name", "signature"}, FUNCTION_KEYS),
@@ -66,7 +66,7 @@ class Rule:
 
 def _kind_for(conds: frozenset):
     """What a rule's name is (for parsing the rule), from its conditions."""
-    if conds & {"scalar", "number", "nonzero-number", "negative"}:
+    if conds & {"scalar", "number", "nonzero-number", "negative", "integer"}:
         return 0
     if "vector" in conds:
         return 1
