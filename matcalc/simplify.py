@@ -1,8 +1,8 @@
 """The simplifier: rewrite to the textbook form with the identities of rules/simplify/.
 
 Strategy (sympy.strategies style, knowing no operator by name): rebuild the DAG bottom-up;
-at each node fold numeric constants, put the operands of a commutative sum in canonical order,
-move scalar factors of a product to the front, then apply the identities (highest priority
+at each node fold numeric constants, put the operands of a commutative sum and of an entrywise
+product in canonical order, move scalar factors of a product to the front, then apply the identities (highest priority
 first) until none applies, simplifying what each rewrite builds.  The whole pass repeats until
 nothing changes.  Every loop has limits and reports why it stopped.
 
