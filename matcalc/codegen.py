@@ -535,8 +535,8 @@ class _Gen:
             return self.dense_op(node, f"np.sum({self.vec(v.args[0])})", [v])
         if v.kind == "eye":
             return self.dense_op(node, f"({v.coef or '1.0'} * {v.code})", [v])
-        if v.kind == "kron":
-            a, b = v.args
+        if v.kind == "kron" and all(_square(a.shape) for a in v.args):
+            a, b = v.args                   # tr(A ⊗ B) = tr(A) tr(B) for square A and B only
             return self.dense_op(node, f"(np.trace({self.mat(a)}) * np.trace({self.mat(b)}))",
                                  [v])
         return self.dense_op(node, f"np.trace({self.code(v)})", [v])
@@ -720,6 +720,12 @@ class _Gen:
         return Val("dense", node.shape, code)
 
 
+def _square(shape) -> bool:
+    """Whether a shape is square by its dimensions (n×n), not merely at some sizes."""
+    r, c = _rank2(shape)
+    return r == c
+
+
 def _t(shape):
     if not shape:
         return shape
@@ -732,11 +738,11 @@ def _drop_eyes(items, coef=None):
     """Identity factors do nothing in a product of two or more factors."""
     if len(items) < 2:
         return items
-    kept = [(a, v) for a, v in items if v.kind != "eye"] or items[:1]
-    if coef is not None:
-        coef.extend(v.coef for a, v in items if v.kind == "eye" and v.coef
-                    and (a, v) not in kept)
-    return kept
+    kept = [i for i, (a, v) in enumerate(items) if v.kind != "eye"] or [0]
+    if coef is not None:                # by position: the same factor twice counts twice
+        coef.extend(v.coef for i, (a, v) in enumerate(items) if v.kind == "eye" and v.coef
+                    and i not in kept)
+    return [items[i] for i in kept]
 
 
 def _coef(coef) -> list[str]:

@@ -224,3 +224,23 @@ def test_compiled_kronecker_chains_keep_vector_shapes(text):
     got = np.asarray(matcalc.compile(e)(**vals))
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-10)
+
+
+@pytest.mark.parametrize("text,shapes", [
+    # tr(A ⊗ B) = tr(A) tr(B) holds for square A and B only (x ⊗ y' is n×n, x and y' not)
+    ("tr(kron(x, y'))", {"x": (3,), "y": (3,)}),
+    ("tr(kron(A, B))", {"A": (2, 3), "B": (3, 2)}),
+    ("tr(kron(A, B))", {"A": (2, 2), "B": (3, 3)}),
+    # the same identity factor twice: each counts (the second was dropped: 0.5, not 0.25)
+    ("inv(a*eye(2))*inv(a*eye(2))", {"a": ()}),
+    ("inv(a*eye(2))*inv(a*eye(2))*inv(a*eye(2))*B", {"a": (), "B": (2, 2)}),
+])
+def test_compiled_identities_and_traces_agree_with_the_reference(text, shapes):
+    """Found by the second review: evaluate (compiled from its second call on) disagreed."""
+    from matcalc.numeric import reference
+    e = matcalc.parse(text, shapes=shapes)
+    vals = {k: v for k, v in _values(shapes).items() if k in e.variables()}
+    want = np.asarray(reference(e, vals))
+    got = np.asarray(matcalc.compile(e)(**vals))
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-10)
