@@ -441,7 +441,8 @@ def timed_runs(fn: Callable[[], object], cfg: Settings, limit: float) -> tuple[f
     times = []
     result = None
     for _ in range(cfg.scaling_reps):
-        gc.collect()
+        result = None               # the last answer's nodes (and what is cached about them)
+        gc.collect()                # die first, so no repetition starts warmer than the first
         with time_limit(limit):
             t = time.perf_counter()
             result = fn()
