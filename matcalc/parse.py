@@ -404,9 +404,10 @@ class _Typer:
                         "eye(n), eye(m*n))") if kind.startswith("size") else "a number"
                 self.fail(arg, f"{spec.name}: the argument must be {want}, "
                                f"got {self.src(arg)!r}")
-            params.append(int(value) if kind.startswith("size") else value)
-            if kind.startswith("size"):
-                size = params[-1]
+            if kind.startswith("size"):     # the size lives in the shape, as for eye(n):
+                size = int(value)           # eye(3) is the same node as an eye typed 3×3
+                continue
+            params.append(value)
         self.rewrite[node.i] = ("call", (spec.name, tuple(params)), [])
         (overload,) = spec.overloads
         letters: dict[str, object] = {}

@@ -147,7 +147,7 @@ class _Printer:
     def constant(self, node: Expr) -> tuple[str, int]:
         params = node.value or ()
         if not params:
-            if self.sizes and node.op == "eye" and node.shape:
+            if node.op == "eye" and node.shape and (self.sizes or _numeric(node.shape[0])):
                 return self.call(node.op, [str(node.shape[0])]), ATOM
             return node.op, ATOM
         return self.call(node.op, [format_number(p) for p in params]), ATOM
@@ -218,6 +218,11 @@ class _Printer:
 
 
 @lru_cache(maxsize=None)
+def _numeric(dim) -> bool:
+    """Whether a dimension is a number (an identity of fixed size prints it: eye(3))."""
+    return isinstance(dim, int)
+
+
 def _sized_ops() -> frozenset:
     """Functions of the language whose signature multiplies dimensions (kron, vec, ...)."""
     from matcalc.language import builtin_language
@@ -294,7 +299,7 @@ class UnicodePrinter(_Printer):
         if node.op == "eye":
             if params:
                 return "I" + format_number(params[0]).translate(_SUBSCRIPT), ATOM
-            if self.sizes and node.shape:
+            if node.shape and (self.sizes or _numeric(node.shape[0])):
                 size = str(node.shape[0]).replace("*", "")
                 if all(ch in _SUBSCRIPTS for ch in size):
                     return "I" + size.translate(_SUBSCRIPT), ATOM
@@ -396,7 +401,7 @@ class LatexPrinter(_Printer):
     def constant(self, node):
         params = node.value or ()
         if node.op == "eye":
-            if not params and self.sizes and node.shape:
+            if not params and node.shape and (self.sizes or _numeric(node.shape[0])):
                 factors = str(node.shape[0]).split("*")
                 sep = "" if all(len(f) == 1 or f.isdigit() for f in factors) else " "
                 return f"I_{{{sep.join(self.name(f) if not f.isdigit() else f for f in factors)}}}", ATOM

@@ -250,7 +250,10 @@ def test_function_arguments_are_the_operands():
 
 
 def test_literal_parameters_are_values_not_operands():
-    assert parse("eye(3)").args == () and parse("eye(3)").value == (3,)
+    # a size is part of the shape: eye(3) is the node an eye typed 3×3 is, and prints back
+    assert parse("eye(3)").args == () and parse("eye(3)").shape == (3, 3)
+    assert parse("eye(3)") is parse("A + eye", shapes={"A": (3, 3)}).args[1]
+    assert str(parse("x'*eye(3)*x")) == "x'*eye(3)*x"
     assert parse("eye").value is None
     v = parse("vector(-2)")
     assert v.args == () and v.value == (-2.0,)
