@@ -23,9 +23,8 @@ from itertools import filterfalse, repeat
 from matcalc import expr as E
 from matcalc.build import build, filled
 from matcalc.errors import MatcalcError, ShapeError
-from matcalc.pattern import (_frozen, args_may_match, dim_map, instantiate,
-                             instantiate_entrywise, kinds_of, match_args,
-                             where_check)
+from matcalc.pattern import (_frozen, args_pass, dim_map, instantiate, instantiate_entrywise,
+                             kinds_of, match_args, positional_test, where_check)
 from matcalc.rules import RuleSet, derivative_shape, builtin_rules
 from matcalc.simplify import Simplifier, Step, Trace
 
@@ -92,26 +91,30 @@ class _Engine:
     def linear(self, e: E.Expr) -> bool:
         return self.cot is not None and _contains(e, self.cot, self._lin)
 
+    def _containment(self, c: str):
+        """For a condition on what a node contains (linear / free: the cotangent, depends /
+        constant: the variable): (memo, target, whether it must contain it); else None."""
+        if c == "linear" or c == "free":
+            return self._lin, self.cot, c == "linear"
+        if c == "depends" or c == "constant":
+            return self._dep, self.wrt, c == "depends"
+        return None
+
     def holds_each(self, c: str, items: tuple) -> list | None:
-        """``[condition(c, item) for item in items]`` for the conditions that depend on the
-        DAG (free, linear, constant, depends), read from their memos in one C-level pass when
-        every item is known (a long product's factors are, after the first time); None for
-        the others."""
-        if c in ("free", "linear"):
-            if self.cot is None:
-                return [c == "free"] * len(items)
-            memo, target = self._lin, self.cot
-        elif c in ("constant", "depends"):
-            memo, target = self._dep, self.wrt
-        else:
+        """``[condition(c, item) for item in items]`` for the conditions on what a node
+        contains, read from their memos in one C-level pass when every item is known (a long
+        product's factors are, after the first time); None for the others."""
+        found = self._containment(c)
+        if found is None:
             return None
+        memo, target, want = found
+        if target is None:                         # no cotangent: nothing is linear
+            return [not want] * len(items)
         got = list(map(memo.get, items))
         if None in got:
             got = [v if v is not None else _contains(e, target, memo)
                    for v, e in zip(got, items)]
-        if c in ("linear", "depends"):
-            return got
-        return [not v for v in got]
+        return got if want else [not v for v in got]
 
     def condition(self, c: str, e: E.Expr) -> bool:
         s = e.shape
@@ -135,19 +138,15 @@ class _Engine:
             return e.op == "const" and float(e.value).is_integer()
         if c == "negative":
             return e.op == "const" and e.value < 0
-        if c == "constant":
-            return not self.depends(e)
-        if c == "depends":
-            return self.depends(e)
         if c == "symmetric":
             return "symmetric" in e.props or (e.op == "eye")
         if c == "cotangent":
             return self.cot is not None and e is self.cot
-        if c == "free":
-            return not self.linear(e)
-        if c == "linear":
-            return self.linear(e)
-        raise MatcalcError(f"unknown condition {c!r}")
+        found = self._containment(c)
+        if found is None:
+            raise MatcalcError(f"unknown condition {c!r}")
+        memo, target, want = found
+        return want == (target is not None and _contains(e, target, memo))
 
     # ---------------------------------------------------------------- reverse pass
     def backprop(self, root: E.Expr, seed: E.Expr) -> E.Expr | None:
@@ -256,8 +255,8 @@ def _adjoints_for(rules: RuleSet, op: str, position: int, args: tuple, condition
         found = index[key] = [r for r in rules.adjoints.get(op, ())
                               if len(r.pattern.args) == len(args)
                               and r.pattern.args[position].value == r.wrt
-                              and args_may_match(r.pattern, _frozen(r.where or {}), args,
-                                                 condition)]
+                              and args_pass(positional_test(r.pattern, _frozen(r.where or {})),
+                                            args, condition)]
     return found
 
 

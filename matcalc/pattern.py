@@ -85,6 +85,9 @@ def _classified(where: tuple) -> tuple:
     return single, shaped, conjunctive
 
 
+_CONTAINING: dict = {}              # (pattern, where) -> where_check.containing's answer
+
+
 class where_check:
     """The check for a rule's ``where``: every condition on a name holds for what it binds.
 
@@ -151,12 +154,17 @@ class where_check:
 
     def containing(self, pat: E.Expr) -> frozenset:
         """The :data:`CONTAINING` conditions whatever ``pat`` matches must meet: those of
-        the names in it (``C'`` with C the cotangent matches only what contains it)."""
-        out = frozenset()
-        for node in pat.walk():
-            if node.op == "var":
-                conds = self.where.get(node.value, ())
-                out |= {CONTAINING[c] for c in conds if c in CONTAINING}
+        the names in it (``C'`` with C the cotangent matches only what contains it);
+        worked out once per pattern and ``where``."""
+        key = (id(pat), id(self.where))
+        hit = _CONTAINING.get(key)
+        if hit is not None and hit[0] is pat and hit[1] is self.where:
+            return hit[2]
+        out = frozenset(CONTAINING[c] for node in pat.walk() if node.op == "var"
+                        for c in self.where.get(node.value, ()) if c in CONTAINING)
+        if len(_CONTAINING) > 10_000:
+            _CONTAINING.clear()
+        _CONTAINING[key] = (pat, self.where, out)
         return out
 
     def meeting(self, conds: frozenset, items: tuple) -> list:
@@ -714,12 +722,30 @@ def prefilter(pat: E.Expr, where: tuple = ()):
             if name in names:
                 needs.update(group_needs[c] for c in conds if c in group_needs)
         return frozenset(needs), None
+    return None, positional_test(pat, where)
+
+
+@functools.lru_cache(maxsize=4096)
+def positional_test(pat: E.Expr, where: tuple = ()) -> tuple:
+    """What operands matched one by one against ``pat.args`` must show: (count, the
+    (position, operator, number or None) of each argument that is not a name, the
+    (position, kind conditions) of each name that has some); see :func:`args_pass`."""
     conds = dict(where)
     shaped = tuple((i, conds[p.value] & KIND_CONDITIONS) for i, p in enumerate(pat.args)
                    if p.op == "var" and conds.get(p.value, frozenset()) & KIND_CONDITIONS)
-    return None, (len(pat.args), tuple((i, p.op, p.value if p.op == "const" else None)
-                                       for i, p in enumerate(pat.args) if p.op != "var"),
-                  shaped)
+    return (len(pat.args), tuple((i, p.op, p.value if p.op == "const" else None)
+                                 for i, p in enumerate(pat.args) if p.op != "var"), shaped)
+
+
+def args_pass(kids: tuple, args: tuple, condition: Check | None = None) -> bool:
+    """Whether ``args`` pass a :func:`positional_test` (``condition`` decides the kind
+    conditions, when given): necessary for ``match_args(pat.args, args)``."""
+    count, ops, shaped = kids
+    if len(args) != count or not all(args[i].op == op and (op != "const"
+                                                           or args[i].value == value)
+                                     for i, op, value in ops):
+        return False
+    return condition is None or all(condition(c, args[i]) for i, cs in shaped for c in cs)
 
 
 # Conditions decided by what :func:`operand_kinds` records of an operand.
@@ -748,31 +774,9 @@ def passes(test, subj: E.Expr, present, condition: Check | None = None) -> bool:
     needs, kids = test
     if needs is not None:
         return needs <= present
-    count, ops, shaped = kids
     if subj.op in E.FLATTEN:
         return True                     # a fixed pattern may match a window of a run
-    args = subj.args
-    if len(args) != count or not all(args[i].op == op and (op != "const"
-                                                           or args[i].value == value)
-                                     for i, op, value in ops):
-        return False
-    return condition is None or all(condition(c, args[i]) for i, cs in shaped for c in cs)
-
-
-def args_may_match(pat: E.Expr, where: tuple, args: tuple, condition: Check) -> bool:
-    """A necessary test for ``match_args(pat.args, args)`` decided on what
-    :func:`kinds_of` records: each operand's operator (and number) where the pattern has
-    no name, the shape conditions (``where``, as :func:`_frozen` gives them) where it has."""
-    if len(pat.args) != len(args):
-        return False
-    conds = dict(where)
-    for p, a in zip(pat.args, args):
-        if p.op != "var":
-            if p.op != a.op or (p.op == "const" and p.value != a.value):
-                return False
-        elif not all(condition(c, a) for c in conds.get(p.value, ()) if c in KIND_CONDITIONS):
-            return False
-    return True
+    return args_pass(kids, subj.args, condition)
 
 
 def match_window(pat: E.Expr, subj: E.Expr, check: Check, env: dict | None = None,

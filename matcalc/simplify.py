@@ -2,9 +2,10 @@
 
 Strategy (sympy.strategies style, knowing no operator by name): rebuild the DAG bottom-up;
 at each node fold numeric constants, put the operands of a commutative sum and of an entrywise
-product in canonical order, move scalar factors of a product to the front, then apply the identities (highest priority
-first) until none applies, simplifying what each rewrite builds.  The whole pass repeats until
-nothing changes.  Every loop has limits and reports why it stopped.
+product in canonical order (in the latter the cotangent last), move scalar factors of a product
+to the front, then apply the identities (highest priority first) until none applies,
+simplifying what each rewrite builds.  The whole pass repeats until nothing changes.  Every
+loop has limits and reports why it stopped.
 
 Which operator is a commutative sum, a product with scalar factors, or foldable on numbers is
 read from the language's signature kinds and ``numeric`` names, not from operator names.
