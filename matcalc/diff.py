@@ -543,8 +543,20 @@ def hessian(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) -
     >>> str(hessian("x'*A*x", "x"))
     "A + A'"
     """
-    d = derive(expr, wrt, shapes, assume, rules)
-    return derive(_grad(d, rules), d.wrt, rules=rules).result
+    rules = rules or builtin_rules()
+    f = _as_expr(expr, shapes, assume, rules)
+    x = _variable(f, wrt)
+    if f.shape or not x.shape:
+        d = derive(f, x, rules=rules)
+        return derive(_grad(d, rules), x, rules=rules).result
+    # the gradient as backprop gives it (shaped like x, simplified): the derivative's two
+    # transposes (to the numerator layout and back) would only cost time
+    lang = rules.language
+    engine = _Engine(rules, x, None, Trace())
+    g = engine.backprop(f, E.const(1.0))
+    if g is None:                                      # every path has zero derivative
+        return _zero(derivative_shape(x.shape, x.shape), lang)
+    return derive(_simplifier(rules, engine, engine.trace)(g), x, rules=rules).result
 
 
 def explain(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) -> "Explanation":
