@@ -61,6 +61,25 @@ def _transpose_shape(op, args):
 
 
 def _gufunc_shape(op, spec, args):
+    shapes = tuple([a.shape for a in args])
+    key = (op, id(spec), shapes)
+    hit = _GUFUNC_SHAPES.get(key)
+    if hit is not None and hit[0] is spec:
+        return hit[1]
+    out = _gufunc_shape_of(op, spec, args)
+    if len(_GUFUNC_SHAPES) > 4096:
+        _GUFUNC_SHAPES.clear()
+    _GUFUNC_SHAPES[key] = (spec, out)
+    return out
+
+
+# The output shape of a signature function by its operands' shapes: a pure function of the
+# signature and the shapes, worked out once (kron of an m×n and a p×q is mp×nq whatever the
+# operands are); refusals are not kept, so each raises with its own operands' message.
+_GUFUNC_SHAPES: dict[tuple, tuple] = {}
+
+
+def _gufunc_shape_of(op, spec, args):
     ranks = tuple(len(a.shape) for a in args)
     chosen = next((o for o in spec.overloads if o.ranks == ranks), None)
     if chosen is None:
