@@ -202,7 +202,7 @@ class _Engine:
             return None
         u = node.args[0]
         dfu = instantiate_entrywise(rule.result, {"u": u}, self.lang) if u.shape else \
-            instantiate(rule.result, {"u": u}, {})
+            instantiate(rule.result, {"u": u}, {}, self.lang)
         out = build(HADAMARD, (dfu, y), lang=self.lang) if u.shape else \
             _without_unit_factor(build(PRODUCT, (dfu, y), lang=self.lang), y, self.lang)
         self.trace.steps.append(Step(rule.name, rule.where_text, node, out,
@@ -226,7 +226,7 @@ class _Engine:
                     return None
                 env = {**env, "Y": y}
                 try:
-                    out = instantiate(rule.result, env, dim_map(rule.variables, env))
+                    out = instantiate(rule.result, env, dim_map(rule.variables, env), self.lang)
                 except ShapeError as exc:
                     raise MatcalcError(f"rule {rule.describe()} built an ill-shaped result "
                                        f"for {node}: {exc}") from None

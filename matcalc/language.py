@@ -66,11 +66,15 @@ class Language:
 
     def fill(self, rank: int) -> str | None:
         """The constant function that fills a vector (rank 1) or matrix (rank 2): vector(c)."""
-        for spec in self.functions.values():
-            if spec.params == ("number",) and spec.overloads and \
-                    len(spec.overloads[0].output) == rank and not spec.overloads[0].inputs:
-                return spec.name
-        return None
+        fills = self.__dict__.get("_fills")
+        if fills is None:
+            fills = self.__dict__["_fills"] = {}
+        if rank not in fills:
+            fills[rank] = next((spec.name for spec in self.functions.values()
+                                if spec.params == ("number",) and spec.overloads
+                                and len(spec.overloads[0].output) == rank
+                                and not spec.overloads[0].inputs), None)
+        return fills[rank]
 
     def names(self) -> list[str]:
         """Names a user can call (the grammar's operators excluded)."""

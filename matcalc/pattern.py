@@ -1041,12 +1041,6 @@ def _map_dim(d, dims: dict):
     return product_dim([dims.get(f, f) for f in d.split("*")])
 
 
-@functools.lru_cache(maxsize=1)
-def _row_fill() -> str | None:
-    from matcalc.language import builtin_language
-    return builtin_language().fill(2)
-
-
 _PLANS: dict[int, tuple] = {}
 
 
@@ -1065,8 +1059,13 @@ def _plan(template: E.Expr) -> list:
     return plan
 
 
-def instantiate(template: E.Expr, env: dict, dims: dict) -> E.Expr:
-    """The template with metavariables replaced; shapes recomputed from the operands."""
+def instantiate(template: E.Expr, env: dict, dims: dict, lang=None) -> E.Expr:
+    """The template with metavariables replaced; shapes recomputed from the operands with
+    the signatures of ``lang`` (the rule set's language: a user's rule may build a user's
+    function; the built-in language when None)."""
+    if lang is None:
+        from matcalc.language import builtin_language
+        lang = builtin_language()
     done: list[E.Expr] = []
     for node, args in _plan(template):
         op = node.op
@@ -1079,12 +1078,12 @@ def instantiate(template: E.Expr, env: dict, dims: dict) -> E.Expr:
             out = node
         elif not args:                                       # eye, vector(c), matrix(c)
             shape = tuple(_map_dim(d, dims) for d in node.shape)
-            if len(shape) == 2 and shape[0] == 1 and op == _row_fill():
-                out = filled(node.value[0], shape)           # a row of c: vector(c)'
+            if len(shape) == 2 and shape[0] == 1 and op == lang.fill(2):
+                out = filled(node.value[0], shape, lang)     # a row of c: vector(c)'
             else:
-                out = build(op, (), node.value, shape=shape)
+                out = build(op, (), node.value, lang, shape=shape)
         else:
-            out = build(op, [done[i] for i in args], node.value)
+            out = build(op, [done[i] for i in args], node.value, lang)
         done.append(out)
     return done[-1]
 

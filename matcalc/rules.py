@@ -181,7 +181,7 @@ def _compile(rec: Record, lang: Language) -> Rule:
             "identities": pattern.shape, "identify": pattern.shape}.get(section)
     if section == "derivatives":
         want = derivative_shape(pattern.shape, variables[wrt].shape)
-        result = _fit_constants(result, want, variables)
+        result = _fit_constants(result, want, variables, lang)
     if want is not None and result.shape != want:
         from matcalc.shapes import format_shape
         raise rec.error(f"the result is {format_shape(result.shape)} but should be "
@@ -206,7 +206,7 @@ def _domain(rec: Record) -> dict:
     return {str(k): str(v) for k, v in raw.items()}
 
 
-def _fit_constants(result: E.Expr, want, variables) -> E.Expr:
+def _fit_constants(result: E.Expr, want, variables, lang) -> E.Expr:
     """Give constants such as eye in a derivative the sizes the derivative must have."""
     if want is None or result.shape == want or len(result.shape) != len(want):
         return result
@@ -222,7 +222,7 @@ def _fit_constants(result: E.Expr, want, variables) -> E.Expr:
         if len(left) == 1 and len(right) == 1 and left[0] not in used and not left[0].isdigit():
             dims[left[0]] = int(right[0]) if right[0].isdigit() else right[0]
     try:
-        return instantiate(result, {n: v for n, v in result.variables().items()}, dims)
+        return instantiate(result, {n: v for n, v in result.variables().items()}, dims, lang)
     except MatcalcError:
         return result
 

@@ -472,7 +472,7 @@ class Simplifier:
                         if isinstance(d, str):
                             dims.setdefault(d, actual)      # constants sized like the match
                 try:
-                    result = instantiate(rule.result, env, dims)
+                    result = instantiate(rule.result, env, dims, self.lang)
                 except ShapeError:
                     continue
                 if start == 0 and stop == len(node.args):

@@ -132,6 +132,38 @@ def test_a_declared_involution_is_never_built_twice_and_is_proven(tmp_path):
     assert str(matcalc.diff("sum(flip(flip(x)))", "x", rules=rules)) == "vector(1)'"
 
 
+def test_a_user_identity_may_build_a_user_function(tmp_path):
+    """An identity whose result uses a function the user's file defines is built with the
+    rule set's language.  Before, the result was built with the
+    built-in language, failed as an unknown operator, and the identity was skipped without a
+    word."""
+    import matcalc
+    from matcalc.checking import check_rules
+    path = tmp_path / "softplus.yaml"
+    path.write_text(
+        "functions:\n"
+        "  - name: softplus\n"
+        "    signature: elementwise\n"
+        "    definition: \"log(1 + exp(u))\"\n"
+        "elementwise:\n"
+        "  - name: softplus\n"
+        "    function: softplus\n"
+        "    derivative: \"sigmoid(u)\"\n"
+        "identities:\n"
+        "  - name: softplus-by-definition\n"
+        "    from: \"log(exp(u) + vector(1))\"\n"
+        "    to: \"softplus(u)\"\n", encoding="utf-8")
+    rules = matcalc.load_rules(path)
+    answer = matcalc.diff("x.*log(vector(1) + exp(x))", "x", rules=rules)
+    assert str(answer) == "diag(softplus(x) + x.*sigmoid(x))"
+    assert "softplus-by-definition" in str(matcalc.explain("x.*log(vector(1) + exp(x))", "x",
+                                                           rules=rules))
+    assert str(matcalc.diff("x.*log(vector(1) + exp(x))", "x")) == \
+        "diag(log(exp(x) + vector(1)) + x.*sigmoid(x))"     # the built-in set is unchanged
+    count, failures = check_rules(rules, {str(path)})
+    assert count == 2 and not failures
+
+
 # ---------------------------------------------------------------- the built-in table
 
 def test_the_built_in_language_has_every_function_of_the_issue():
