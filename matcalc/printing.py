@@ -223,6 +223,7 @@ def _numeric(dim) -> bool:
     return isinstance(dim, int)
 
 
+@lru_cache(maxsize=1)
 def _sized_ops() -> frozenset:
     """Functions of the language whose signature multiplies dimensions (kron, vec, ...)."""
     from matcalc.language import builtin_language
