@@ -88,16 +88,16 @@ class _Builder:
 
     def number(self, children):
         (tok,) = children
-        return _Node("const", [], float(tok), tok.start_pos, tok.end_pos, tok.start_pos)
+        return _Node("const", [], float(tok.value), tok.start_pos, tok.end_pos, tok.start_pos)
 
     def name(self, children):
         (tok,) = children
-        return _Node("name", [], str(tok), tok.start_pos, tok.end_pos, tok.start_pos)
+        return _Node("name", [], tok.value, tok.start_pos, tok.end_pos, tok.start_pos)
 
     def call(self, children):
         name, rpar = children[0], children[-1]
         args = [c for c in children[2:-1] if isinstance(c, _Node)]
-        node = _Node("call", args, str(name), name.start_pos, rpar.end_pos, name.start_pos)
+        node = _Node("call", args, name.value, name.start_pos, rpar.end_pos, name.start_pos)
         for a in args:
             a.up = node
         return node
@@ -125,6 +125,30 @@ def _parser():
     from matcalc.resources import grammar_path
     return lark_parser(grammar_path().read_text(encoding="utf-8"), parser="lalr",
                        transformer=_Builder(), keep_all_tokens=True, maybe_placeholders=False)
+
+
+@lru_cache(maxsize=None)
+def _fast_parser():
+    """Lark's tables in a lean loop (matcalc/lalr.py), or None if it cannot drive them."""
+    from matcalc.lalr import LALR, Unsupported
+    try:
+        return LALR(_parser())
+    except Unsupported:
+        return None
+
+
+def _syntax_tree(text: str) -> _Node:
+    """The syntax tree of ``text``; a syntax error is Lark's, as a ParseError."""
+    from lark.exceptions import UnexpectedInput
+
+    fast = _fast_parser()
+    tree = fast.parse(text) if fast is not None else None
+    if tree is None:                     # a syntax error: Lark's own parser reports it
+        try:
+            tree = _parser().parse(text)
+        except UnexpectedInput as exc:
+            raise _syntax_error(text, exc) from None
+    return tree
 
 
 # ---------------------------------------------------------------- error display
@@ -799,8 +823,6 @@ def parse(text: str, shapes=None, assume=None, language: Language | None = None,
     >>> str(e), e.shape, e.variables()["A"].shape
     ("x'*A*x", (), ('n', 'n'))
     """
-    from lark.exceptions import UnexpectedInput
-
     if not isinstance(text, str):
         raise ParseError(f"expected the expression as text, got {type(text).__name__}")
     if len(text) > MAX_LENGTH:
@@ -811,10 +833,7 @@ def parse(text: str, shapes=None, assume=None, language: Language | None = None,
     lang = language or builtin_language()
     shapes = _normalise_shapes(shapes)
     assume = _normalise_assume(assume)
-    try:
-        tree = _parser().parse(text)
-    except UnexpectedInput as exc:
-        raise _syntax_error(text, exc) from None
+    tree = _syntax_tree(text)
     nodes, names, sizes = _walk(tree, lang, shapes)
     if sizes:
         _check_sizes(text, sizes, names, shapes, kinds or {}, lang)
