@@ -19,6 +19,8 @@ this loop decides nothing about errors, and it accepts exactly what Lark accepts
 
 from __future__ import annotations
 
+from itertools import chain
+
 
 class Token:
     """What a callback sees of a token: the attributes of Lark's Token that matcalc reads."""
@@ -76,29 +78,30 @@ class LALR:
                         callback = None               # returns its only child
                     out[symbol] = (size, arg.origin.name, callback)
         self._rows = rows
+        self._units: dict = {}      # (below, top, next kind) -> the state unit reductions end in
 
     def parse(self, text: str):
-        match, ignore, rows, end_state = self._regex.match, self._ignore, self._rows, self._end
+        rows, units, end_state = self._rows, self._units, self._end
         states = [self._start]
         values: list = []
-        pos, length = 0, len(text)
-        while True:
-            if pos < length:
-                m = match(text, pos)
-                if m is None:
-                    return None                       # no terminal matches here
-                kind = m.lastgroup
-                end = m.end()
-                if kind in ignore:
-                    pos = end
-                    continue
-                token = Token(kind, m.group(), pos, end)
+        pos = 0
+        for m in chain(self._regex.finditer(text), (None,)):
+            if m is not None:
+                start, end = m.span()
+                if start != pos:
+                    return None                       # no terminal matches at pos
                 pos = end
+                kind = m.lastgroup
+                if kind in self._ignore:
+                    continue
+                token = Token(kind, m.group(), start, end)
+            elif pos != len(text):
+                return None
             else:
-                kind = "$END"
-                token = None
+                kind, token = "$END", None
             while True:
-                action = rows[states[-1]].get(kind)
+                top = states[-1]
+                action = rows[top].get(kind)
                 if action is None:
                     return None                       # a syntax error: Lark reports it
                 if action.__class__ is int:
@@ -108,8 +111,12 @@ class LALR:
                     values.append(token)
                     break
                 size, origin, callback = action
-                if callback is None:                  # ?a: b, inlined: the child stays
-                    del states[-1]
+                if callback is None:                  # ?a: b, inlined: the child stays,
+                    key = (states[-2], top, kind)     # and so do the states under it
+                    state = units.get(key)
+                    if state is None:
+                        state = units[key] = self._unit_chain(*key)
+                    states[-1] = state
                 else:
                     if size:
                         children = values[-size:]
@@ -118,7 +125,19 @@ class LALR:
                     else:
                         children = []
                     values.append(callback(children))
-                state = rows[states[-1]][origin]
-                states.append(state)
+                    state = rows[states[-1]][origin]
+                    states.append(state)
                 if token is None and state == end_state:
                     return values[-1]
+
+    def _unit_chain(self, below: int, top: int, kind: str) -> int:
+        """The state a run of reductions ``?a: b`` ends in, from ``top`` over ``below`` with
+        ``kind`` next: each replaces the top state only, so the run depends on these three."""
+        rows = self._rows
+        while True:
+            top = rows[below][rows[top][kind][1]]
+            if top == self._end:
+                return top
+            action = rows[top].get(kind)
+            if action is None or action.__class__ is int or action[2] is not None:
+                return top

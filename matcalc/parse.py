@@ -139,11 +139,10 @@ def _fast_parser():
 
 def _syntax_tree(text: str) -> _Node:
     """The syntax tree of ``text``; a syntax error is Lark's, as a ParseError."""
-    from lark.exceptions import UnexpectedInput
-
     fast = _fast_parser()
     tree = fast.parse(text) if fast is not None else None
     if tree is None:                     # a syntax error: Lark's own parser reports it
+        from lark.exceptions import UnexpectedInput
         try:
             tree = _parser().parse(text)
         except UnexpectedInput as exc:
