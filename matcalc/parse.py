@@ -278,6 +278,14 @@ class _Mismatch(Exception):
                       typer.text, self.node.at)
 
 
+def _more_names(used: frozenset):
+    """Dimension names after DIM_NAMES: d1, d2, ... (those not in ``used``)."""
+    for i in itertools.count(1):
+        name = f"d{i}"
+        if name not in used:
+            yield name
+
+
 class _Typer:
     """Gives every syntax node a shape of dimension terms; raises ShapeError with a position."""
 
@@ -291,8 +299,8 @@ class _Typer:
         self.props: dict[str, frozenset] = {}
         self.shape: list = [None] * size         # node.i -> shape of dimension terms
         self.rewrite: dict[int, tuple] = {}     # node.i -> (op, value, args) the node stands for
-        names = itertools.chain(DIM_NAMES, (f"d{i}" for i in itertools.count(1)))
-        self._names = (n for n in names if n not in used) if used else names
+        self._names = itertools.chain([n for n in DIM_NAMES if n not in used],
+                                      _more_names(used))
 
     def fresh(self, can_be_one: bool = False) -> Var:
         return Var(next(self._names), can_be_one)
@@ -859,8 +867,12 @@ def _letter_rank(name: str) -> int:
 def _attempt(text, lang, shapes, assume, names, nodes, ranks, used) -> _Typer:
     typer = _Typer(text, lang, shapes, assume, len(nodes), used)
     typer.declare(names, ranks)
+    shape, variables, type_node = typer.shape, typer.vars, typer.type_node
     for node in nodes:
-        typer.type_node(node)
+        if node.op == "name":                # (type_node's first case, without the call)
+            shape[node.i] = variables[node.value]
+        else:
+            type_node(node)
     return typer
 
 
