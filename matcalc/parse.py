@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import difflib
 import itertools
 import re
+import weakref
 from functools import lru_cache
 
 from matcalc import expr as E
@@ -838,8 +839,8 @@ def parse(text: str, shapes=None, assume=None, language: Language | None = None,
     if not text.strip():
         raise ParseError("empty input: type an expression, for example x'*A*x")
     lang = language or builtin_language()
-    shapes = _normalise_shapes(shapes)
-    assume = _normalise_assume(assume)
+    shapes = _normalise_shapes(shapes) if shapes is not None else {}
+    assume = _normalise_assume(assume) if assume is not None else {}
     tree = _syntax_tree(text)
     nodes, names, sizes = _walk(tree, lang, shapes)
     if sizes:
@@ -848,7 +849,8 @@ def parse(text: str, shapes=None, assume=None, language: Language | None = None,
     # variables' names, so an answer's eye(n) never reads as a variable n
     used = frozenset(itertools.chain(
         (d for s in shapes.values() for d in s if isinstance(d, str)), names, shapes,
-        (f for node in sizes for f in node.value or () if isinstance(f, str))))
+        (f for node in sizes for f in node.value or () if isinstance(f, str)))) \
+        if shapes or sizes else frozenset(names)
     typer = _infer_kinds(text, lang, shapes, assume, names, nodes, kinds or {}, used)
     return _finish(nodes, typer)
 
@@ -868,12 +870,40 @@ def _attempt(text, lang, shapes, assume, names, nodes, ranks, used) -> _Typer:
     typer = _Typer(text, lang, shapes, assume, len(nodes), used)
     typer.declare(names, ranks)
     shape, variables, type_node = typer.shape, typer.vars, typer.type_node
-    for node in nodes:
-        if node.op == "name":                # (type_node's first case, without the call)
+    operators = _operators(lang)
+    for node in nodes:                   # type_node's commonest cases, without the call:
+        op = node.op
+        if op == "name":
             shape[node.i] = variables[node.value]
-        else:
+            continue
+        entry = operators.get(op)
+        if entry is None:
             type_node(node)
+            continue
+        spec, kind = entry
+        try:
+            shape[node.i] = kind(typer, node, [shape[a.i] for a in node.args])
+        except UnifyError as exc:
+            raise _Mismatch(typer, node, spec, str(exc)) from None
     return typer
+
+
+_OPERATORS: "weakref.WeakKeyDictionary[Language, dict]" = weakref.WeakKeyDictionary()
+
+
+def _operators(lang: Language) -> dict:
+    """The grammar's operators that type_node types by their signature kind alone (no
+    literal params, no gufunc, not '^'), as op -> (spec, kind function), per language."""
+    table = _OPERATORS.get(lang)
+    if table is None:
+        table = {}
+        for op in ("add", "sub", "neg", "mul", "div", "hadamard", "ediv", "epow",
+                   "transpose", "inner"):
+            spec = lang.get("add" if op == "sub" else op)
+            if spec is not None and not spec.params and not isinstance(spec.signature, tuple):
+                table[op] = (spec, _KINDS[spec.signature])
+        _OPERATORS[lang] = table
+    return table
 
 
 def _infer_kinds(text, lang, shapes, assume, names, nodes, kinds, used) -> _Typer:
