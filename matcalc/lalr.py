@@ -43,6 +43,14 @@ class LALR:
     parse ``text`` itself (a syntax error, reported by Lark)."""
 
     def __init__(self, lark) -> None:
+        try:
+            self._build(lark)
+        except Unsupported:
+            raise
+        except Exception as exc:             # another Lark version's internals: Lark parses
+            raise Unsupported(f"{type(exc).__name__}: {exc}") from None
+
+    def _build(self, lark) -> None:
         from lark.parse_tree_builder import ExpandSingleChild
         from lark.parsers.lalr_analysis import Shift
 

@@ -80,3 +80,26 @@ def test_deep_nesting_is_not_recursive():
     text = "(" * 5000 + "x" + ")" * 5000 + "+" + "-" * 5000 + "y"
     tree = _fast_parser().parse(text)
     assert tree is not None and tree.op == "add"
+
+
+def test_without_the_loop_lark_parses_everything(monkeypatch):
+    """A Lark whose internals the loop cannot drive (another version): parse() is Lark's."""
+    import importlib
+
+    from matcalc import ParseError
+    P = importlib.import_module("matcalc.parse")     # (matcalc.parse is also the function)
+
+    texts = ["x'*A*x", "sum(log(vector(1) + exp(-y.*(X*w))))", "norm2(A*x - b)^2", "eye(n)*x"]
+    bad = ["x +", "(x", "x y", "x = y", "<u, v"]
+
+    def run():
+        out = [P.parse(t) for t in texts]
+        for t in bad:
+            with pytest.raises(ParseError) as info:
+                P.parse(t)
+            out.append(str(info.value))
+        return out
+
+    fast = run()
+    monkeypatch.setattr(P, "_fast_parser", lambda: None)
+    assert run() == fast                    # the same nodes (hash-consed) and messages
