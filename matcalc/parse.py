@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import difflib
 import itertools
 import re
+import weakref
 from functools import lru_cache
 
 from matcalc import expr as E
@@ -88,16 +89,16 @@ class _Builder:
 
     def number(self, children):
         (tok,) = children
-        return _Node("const", [], float(tok), tok.start_pos, tok.end_pos, tok.start_pos)
+        return _Node("const", [], float(tok.value), tok.start_pos, tok.end_pos, tok.start_pos)
 
     def name(self, children):
         (tok,) = children
-        return _Node("name", [], str(tok), tok.start_pos, tok.end_pos, tok.start_pos)
+        return _Node("name", [], tok.value, tok.start_pos, tok.end_pos, tok.start_pos)
 
     def call(self, children):
         name, rpar = children[0], children[-1]
         args = [c for c in children[2:-1] if isinstance(c, _Node)]
-        node = _Node("call", args, str(name), name.start_pos, rpar.end_pos, name.start_pos)
+        node = _Node("call", args, name.value, name.start_pos, rpar.end_pos, name.start_pos)
         for a in args:
             a.up = node
         return node
@@ -125,6 +126,29 @@ def _parser():
     from matcalc.resources import grammar_path
     return lark_parser(grammar_path().read_text(encoding="utf-8"), parser="lalr",
                        transformer=_Builder(), keep_all_tokens=True, maybe_placeholders=False)
+
+
+@lru_cache(maxsize=None)
+def _fast_parser():
+    """Lark's tables in a lean loop (matcalc/lalr.py), or None if it cannot drive them."""
+    from matcalc.lalr import LALR, Unsupported
+    try:
+        return LALR(_parser())
+    except Unsupported:
+        return None
+
+
+def _syntax_tree(text: str) -> _Node:
+    """The syntax tree of ``text``; a syntax error is Lark's, as a ParseError."""
+    fast = _fast_parser()
+    tree = fast.parse(text) if fast is not None else None
+    if tree is None:                     # a syntax error: Lark's own parser reports it
+        from lark.exceptions import UnexpectedInput
+        try:
+            tree = _parser().parse(text)
+        except UnexpectedInput as exc:
+            raise _syntax_error(text, exc) from None
+    return tree
 
 
 # ---------------------------------------------------------------- error display
@@ -255,6 +279,14 @@ class _Mismatch(Exception):
                       typer.text, self.node.at)
 
 
+def _more_names(used: frozenset):
+    """Dimension names after DIM_NAMES: d1, d2, ... (those not in ``used``)."""
+    for i in itertools.count(1):
+        name = f"d{i}"
+        if name not in used:
+            yield name
+
+
 class _Typer:
     """Gives every syntax node a shape of dimension terms; raises ShapeError with a position."""
 
@@ -268,8 +300,8 @@ class _Typer:
         self.props: dict[str, frozenset] = {}
         self.shape: list = [None] * size         # node.i -> shape of dimension terms
         self.rewrite: dict[int, tuple] = {}     # node.i -> (op, value, args) the node stands for
-        names = itertools.chain(DIM_NAMES, (f"d{i}" for i in itertools.count(1)))
-        self._names = (n for n in names if n not in used) if used else names
+        self._names = itertools.chain([n for n in DIM_NAMES if n not in used],
+                                      _more_names(used))
 
     def fresh(self, can_be_one: bool = False) -> Var:
         return Var(next(self._names), can_be_one)
@@ -799,8 +831,6 @@ def parse(text: str, shapes=None, assume=None, language: Language | None = None,
     >>> str(e), e.shape, e.variables()["A"].shape
     ("x'*A*x", (), ('n', 'n'))
     """
-    from lark.exceptions import UnexpectedInput
-
     if not isinstance(text, str):
         raise ParseError(f"expected the expression as text, got {type(text).__name__}")
     if len(text) > MAX_LENGTH:
@@ -809,12 +839,9 @@ def parse(text: str, shapes=None, assume=None, language: Language | None = None,
     if not text.strip():
         raise ParseError("empty input: type an expression, for example x'*A*x")
     lang = language or builtin_language()
-    shapes = _normalise_shapes(shapes)
-    assume = _normalise_assume(assume)
-    try:
-        tree = _parser().parse(text)
-    except UnexpectedInput as exc:
-        raise _syntax_error(text, exc) from None
+    shapes = _normalise_shapes(shapes) if shapes is not None else {}
+    assume = _normalise_assume(assume) if assume is not None else {}
+    tree = _syntax_tree(text)
     nodes, names, sizes = _walk(tree, lang, shapes)
     if sizes:
         _check_sizes(text, sizes, names, shapes, kinds or {}, lang)
@@ -822,7 +849,8 @@ def parse(text: str, shapes=None, assume=None, language: Language | None = None,
     # variables' names, so an answer's eye(n) never reads as a variable n
     used = frozenset(itertools.chain(
         (d for s in shapes.values() for d in s if isinstance(d, str)), names, shapes,
-        (f for node in sizes for f in node.value or () if isinstance(f, str))))
+        (f for node in sizes for f in node.value or () if isinstance(f, str)))) \
+        if shapes or sizes else frozenset(names)
     typer = _infer_kinds(text, lang, shapes, assume, names, nodes, kinds or {}, used)
     return _finish(nodes, typer)
 
@@ -841,9 +869,41 @@ def _letter_rank(name: str) -> int:
 def _attempt(text, lang, shapes, assume, names, nodes, ranks, used) -> _Typer:
     typer = _Typer(text, lang, shapes, assume, len(nodes), used)
     typer.declare(names, ranks)
-    for node in nodes:
-        typer.type_node(node)
+    shape, variables, type_node = typer.shape, typer.vars, typer.type_node
+    operators = _operators(lang)
+    for node in nodes:                   # type_node's commonest cases, without the call:
+        op = node.op
+        if op == "name":
+            shape[node.i] = variables[node.value]
+            continue
+        entry = operators.get(op)
+        if entry is None:
+            type_node(node)
+            continue
+        spec, kind = entry
+        try:
+            shape[node.i] = kind(typer, node, [shape[a.i] for a in node.args])
+        except UnifyError as exc:
+            raise _Mismatch(typer, node, spec, str(exc)) from None
     return typer
+
+
+_OPERATORS: "weakref.WeakKeyDictionary[Language, dict]" = weakref.WeakKeyDictionary()
+
+
+def _operators(lang: Language) -> dict:
+    """The grammar's operators that type_node types by their signature kind alone (no
+    literal params, no gufunc, not '^'), as op -> (spec, kind function), per language."""
+    table = _OPERATORS.get(lang)
+    if table is None:
+        table = {}
+        for op in ("add", "sub", "neg", "mul", "div", "hadamard", "ediv", "epow",
+                   "transpose", "inner"):
+            spec = lang.get("add" if op == "sub" else op)
+            if spec is not None and not spec.params and not isinstance(spec.signature, tuple):
+                table[op] = (spec, _KINDS[spec.signature])
+        _OPERATORS[lang] = table
+    return table
 
 
 def _infer_kinds(text, lang, shapes, assume, names, nodes, kinds, used) -> _Typer:

@@ -17,6 +17,7 @@ of the operands.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -32,6 +33,9 @@ class UnifyError(Exception):
 
 # ---------------------------------------------------------------- dimension terms
 
+_var_seq = itertools.count(1)             # Var.seq: the order variables were made in
+
+
 class Var:
     """An unknown dimension; ``hint`` is the name it prints as when nothing binds it.
 
@@ -40,11 +44,11 @@ class Var:
     """
 
     __slots__ = ("hint", "can_be_one", "seq")
-    _count = 0
 
     def __init__(self, hint: str, can_be_one: bool = False):
-        Var._count += 1
-        self.hint, self.can_be_one, self.seq = hint, can_be_one, Var._count
+        # (a module counter: assigning a class attribute would change the class, which
+        # undoes CPython's caching of attribute lookups on every Var)
+        self.hint, self.can_be_one, self.seq = hint, can_be_one, next(_var_seq)
 
     def __repr__(self) -> str:
         return f"Var({self.hint})"
@@ -123,8 +127,13 @@ class Unifier:
 
     def resolve(self, t) -> int | str:
         """A term as a resolved dimension (int or str); unbound variables print as their hint."""
-        t = self.find(t)
-        if isinstance(t, int):                       # leaves directly: most dimensions are
+        if t.__class__ is Var:                       # leaves directly: most dimensions are
+            if id(t) not in self._parent:
+                return t.hint
+            t = self.find(t)
+            if t.__class__ is Var:
+                return t.hint
+        if isinstance(t, int):
             return t
         if isinstance(t, Var):
             return t.hint
