@@ -698,6 +698,15 @@ REPEATED_OPERAND = ("repeated",)    # a signature: some operand stands twice (A 
 _AT_LEAST = (("operands", 3), ("operands", 4))
 
 
+# Conditions on a number's value that a product's or sum's signatures record.
+_VALUE_CONDITIONS = frozenset({"negative", "integer", "nonzero-number"})
+
+
+def _number_tests(value: float) -> tuple:
+    return (("negative", value < 0), ("integer", float(value).is_integer()),
+            ("nonzero-number", value != 0))
+
+
 def operand_signatures(node: E.Expr) -> frozenset:
     """What :func:`passes` looks for among an associative node's operands: their operators,
     each operand's ``_sig`` (its operator with its first operand's, or a number's value),
@@ -711,6 +720,13 @@ def operand_signatures(node: E.Expr) -> frozenset:
         out.add(SCALAR_RUN)
     if len(set(node.args)) < len(node.args):
         out.add(REPEATED_OPERAND)
+    ops = list(map(_OP, node.args))
+    if len(set(ops)) < len(ops):
+        out.update(("twice", op) for op in set(ops) if ops.count(op) > 1)
+    if "const" in out:
+        for a in node.args:
+            if a.op == "const":
+                out.update(("number", c) for c, holds in _number_tests(a.value) if holds)
     out.update(_AT_LEAST[:len(node.args) - 2])
     return frozenset(out)
 
@@ -758,6 +774,13 @@ def prefilter(pat: E.Expr, where: tuple = ()):
             needs.add(REPEATED_OPERAND)
         if names & numbers:
             needs.add("const")
+            for name, conds in where:        # a negative number, a whole one, ...
+                if name in names:
+                    needs.update(("number", c) for c in conds & _VALUE_CONDITIONS)
+        anchors = [p.op for p in pat.args if _is_anchor(pat.op, p)]
+        for op in set(anchors):              # diag(u)*diag(v): two operands of diag
+            if anchors.count(op) > 1:
+                needs.add(("twice", op))
         if len(pat.args) >= 3:
             needs.add(_AT_LEAST[min(len(pat.args), 4) - 3])
         group_needs = _RUN_NEEDS if pat.op in E.PRODUCTS else _GROUP_NEEDS
@@ -774,8 +797,9 @@ def positional_test(pat: E.Expr, where: tuple = ()) -> tuple:
     (position, operator, number or None) of each argument that is not a name, the
     (position, kind conditions) of each name that has some); see :func:`args_pass`."""
     conds = dict(where)
-    shaped = tuple((i, conds[p.value] & KIND_CONDITIONS) for i, p in enumerate(pat.args)
-                   if p.op == "var" and conds.get(p.value, frozenset()) & KIND_CONDITIONS)
+    decided = KIND_CONDITIONS | NUMBER_CONDITIONS        # by what kinds_of records
+    shaped = tuple((i, conds[p.value] & decided) for i, p in enumerate(pat.args)
+                   if p.op == "var" and conds.get(p.value, frozenset()) & decided)
     return (len(pat.args), tuple((i, p.op, p.value if p.op == "const" else None)
                                  for i, p in enumerate(pat.args) if p.op != "var"), shaped)
 
