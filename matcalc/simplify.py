@@ -45,6 +45,12 @@ _FOLD = {
 }
 
 
+def _negative(term: E.Expr) -> bool:
+    """Whether a sum's term is written with a minus sign (how :meth:`Simplifier._order`
+    sorts first)."""
+    return term.op == "neg" or (term.op == "const" and term.value < 0)
+
+
 def _prod(xs):
     out = 1.0
     for x in xs:
@@ -292,7 +298,7 @@ class Simplifier:
             if cancelled is not node:
                 return cancelled
         if kind == "congruent" and node.op in E.FLATTEN:
-            ordered = tuple(sorted(node.args, key=self._order))
+            ordered = self._sorted_terms(node.args)
             if ordered != node.args:
                 return E.make(node.op, ordered, node.shape, node.value)
         if kind == "elementwise" and node.op in E.FLATTEN and spec.numeric == "mul":
@@ -355,10 +361,25 @@ class Simplifier:
             return args[0]
         return build(node.op, args, node.value, self.lang)
 
+    def _sorted_terms(self, terms: tuple) -> tuple:
+        """A sum's terms sorted by :meth:`_order`, whose text is made only to order terms of
+        the same sign: printing a long term costs as much as the term (1 - tanh(u)^2 in a
+        deep network's derivative would print u, the whole network below that layer)."""
+        signs = [_negative(t) for t in terms]
+        if len(terms) == 2 and signs[0] != signs[1]:
+            return terms if signs[1] else terms[::-1]
+        out: list = []
+        for sign in (False, True):
+            group = [t for t, s in zip(terms, signs) if s is sign]
+            if len(group) > 1:
+                group.sort(key=self._order)
+            out.extend(group)
+        return tuple(out)
+
     def _order(self, term: E.Expr) -> tuple:
         """Sort key of a sum's terms: the term without its sign and numeric factors."""
         core = term
-        negative = core.op == "neg" or (core.op == "const" and core.value < 0)
+        negative = _negative(core)
         if core.op == "neg":
             core = core.args[0]
         if core.op in E.FLATTEN and core.args and core.args[0].op == "const":
