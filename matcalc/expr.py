@@ -140,10 +140,14 @@ class Expr:
 def make(op: str, args: tuple = (), shape: tuple = (), value=None,
          props: frozenset = frozenset()) -> Expr:
     """The unique node for these fields (flattening associative operators)."""
+    chain = None                         # whether a product's factors chain, when known
     if op in FLATTEN:
         for a in args:
             if a.op == op:
-                args = _flatten(op, args)
+                if op == "mul":
+                    args, chain = _splice_products(args)
+                else:
+                    args = _flatten(op, args)
                 break
     key = (op, args, value, shape, props)
     ref = _table.get(key)
@@ -157,7 +161,8 @@ def make(op: str, args: tuple = (), shape: tuple = (), value=None,
     _set_value(node, value)
     _set_shape(node, shape)
     _set_props(node, props)
-    _set_chain(node, op == "mul" and _matrix_chain(args))    # its factors form a chain
+    # its factors form a chain (known from splicing: a long product is not walked again)
+    _set_chain(node, op == "mul" and (_matrix_chain(args) if chain is None else chain))
     # what the simplifier's prefilter reads of an operand: its first operand's operator, or
     # a number's value
     _set_sig(node, (op, args[0].op) if args else ("const", value) if op == "const" else None)
@@ -180,7 +185,7 @@ _KINDS, _ROW = (("rank", 0), ("rank", 1), ("rank", 2)), ("row",)
 def _flatten(op: str, args: tuple) -> tuple:
     """Operands of an associative operator with nested ones of the same operator spliced in."""
     if op == "mul":
-        return _splice_products(args)
+        return _splice_products(args)[0]
     flat: list[Expr] = []
     for a in args:
         if a.op == op:
@@ -190,10 +195,11 @@ def _flatten(op: str, args: tuple) -> tuple:
     return tuple(flat)
 
 
-def _splice_products(args: tuple) -> tuple:
+def _splice_products(args: tuple) -> tuple[tuple, bool]:
     """Splice nested products in where the factors still form one matrix chain, so every
     contiguous run of a product is itself a product (the engine splits them): A*(x'*y) and
-    (b'*x)*(A*x) keep their scalar factor whole.
+    (b'*x)*(A*x) keep their scalar factor whole.  Returns the factors and whether they
+    chain (:func:`_matrix_chain` of them, known here without walking them).
 
     The same as asking :func:`_matrix_chain` of ``flat + a.args + args[i+1:]`` for each
     nested product ``a``, but checked only where the pieces meet (whether a product's own
@@ -229,7 +235,7 @@ def _splice_products(args: tuple) -> tuple:
         if rows is not None:
             ok = ok and (prev is None or prev == rows)
             prev = cols
-    return tuple(flat)
+    return tuple(flat), ok
 
 
 def run_shape(factors, lo: int = 0, hi: int | None = None) -> tuple:
