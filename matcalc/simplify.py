@@ -431,7 +431,7 @@ class Simplifier:
                 size[node] = 1 + sum(map(size.__getitem__, node.args))
                 continue
             stack.append((node, True))
-            stack.extend((a, False) for a in node.args if a not in size)
+            stack.extend(zip(filterfalse(size.__contains__, node.args), repeat(False)))
         return size[root]
 
     def _text(self, e: E.Expr) -> str:

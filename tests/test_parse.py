@@ -479,7 +479,7 @@ def test_splicing_products_agrees_with_the_whole_chain_check():
         if _shape_of_product([left, right]) is None:
             continue
         args = (left, right)
-        flat, chain = _splice_products(args)
+        flat, chain, _ = _splice_products(args)
         assert flat == _reference_splice(args), (left, right)
         assert chain == _matrix_chain(flat), (left, right)
         checked += 1
@@ -489,7 +489,7 @@ def test_splicing_products_agrees_with_the_whole_chain_check():
     for args in itertools.product(list(FACTORS.values()) + groups[::23], repeat=3):
         if _shape_of_product(args) is None or not any(a.op == "mul" for a in args):
             continue
-        flat, chain = _splice_products(args)
+        flat, chain, _ = _splice_products(args)
         assert flat == _reference_splice(args), args
         assert chain == _matrix_chain(flat), args
         unchained += not chain
