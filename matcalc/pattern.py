@@ -351,6 +351,14 @@ class _Ends:
         return sh[0] if self.which == 0 else sh[1] if len(sh) == 2 else 1
 
 
+def no_scalar(items: tuple) -> bool:
+    """Whether every factor of a product is a vector or matrix (a long product reads it off
+    its shape index, grown with it, instead of looking at each factor again)."""
+    if len(items) < E.LONG_RUN:
+        return all(map(_SHAPE, items))
+    return len(_shape_index(items)[0]) == len(items)
+
+
 def _positions_by(dims: list, pos: list) -> dict:
     """The positions ``pos`` grouped by ``dims[i]`` (ascending in each group); a product has
     few distinct dimensions, so one comprehension per dimension beats a loop in Python."""
@@ -755,7 +763,7 @@ def _signature(e: E.Expr):
     return (e.op, e.args[0].op) if len(e.args) == 1 else None
 
 
-_OP, _SIG, _KIND = (operator.attrgetter(a) for a in ("op", "_sig", "_kind"))
+_OP, _SIG, _KIND, _SHAPE = (operator.attrgetter(a) for a in ("op", "_sig", "_kind", "shape"))
 # signatures of an operand's kind (``e._kind``): some operand is a scalar, a column, a row
 SCALAR_OPERAND, COLUMN_OPERAND, ROW_OPERAND = ("rank", 0), ("rank", 1), ("row",)
 # a signature of a product: some run of its factors may be a scalar (a scalar factor, or a

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import filterfalse, repeat
-from operator import attrgetter
 from typing import Callable
 
 from matcalc import expr as E
 from matcalc.build import build, filled
 from matcalc.errors import MatcalcError, ShapeError
 from matcalc.pattern import (_frozen, dim_map, distribute, distributes, instantiate, match_window,
-                             operand_kinds, operand_signatures, passes, prefilter,
+                             no_scalar, operand_kinds, operand_signatures, passes, prefilter,
                              subject_needs,
                              where_check)
 from matcalc.rules import Rule, RuleSet
@@ -31,8 +30,6 @@ MAX_PASSES = 30
 MAX_REWRITES = 5_000
 MAX_NODES = 200_000
 MAX_DEPTH = 60
-
-_SHAPE = attrgetter("shape")
 
 # Scalar arithmetic by the ``numeric`` name of a language record (the numeric table).
 _FOLD = {
@@ -346,7 +343,7 @@ class Simplifier:
         return new
 
     def _scalars_first(self, node: E.Expr) -> E.Expr:
-        if all(map(_SHAPE, node.args)):
+        if no_scalar(node.args):
             return node                         # no scalar factor (the usual long product)
         numbers = [a for a in node.args if a.op == "const"]
         scalars = [a for a in node.args if a.op != "const" and not a.shape

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pytest
 
 from matcalc import expr as E
-from matcalc.pattern import (Grown, _op_positions, _shape_index, grown_base, operand_signatures,
-                             where_check)
+from matcalc.pattern import (Grown, _op_positions, _shape_index, grown_base, no_scalar,
+                             operand_signatures, where_check)
 
 N = ("n", "n")
 MATRICES = [E.var(f"W{i}", N) for i in range(6)]
@@ -49,6 +49,7 @@ def _indexes(items: tuple, check) -> tuple:
         list(check._positions(free, items, False)),
         list(check._positions(free, items, True)),
         operand_signatures(SimpleNamespace(op="mul", args=items)),
+        no_scalar(items),
     )
 
 
@@ -73,6 +74,7 @@ def test_grown_indexes_equal_the_indexes_built_from_scratch(seed):
         grown += isinstance(_op_positions(p.args).get("var"), Grown)
         products.append(p)
     assert grown > 30
+    assert not no_scalar(products[-1].args) and no_scalar(start)
 
 
 def test_grown_positions_read_like_a_list():
