@@ -352,11 +352,19 @@ class _Ends:
 
 
 def no_scalar(items: tuple) -> bool:
-    """Whether every factor of a product is a vector or matrix (a long product reads it off
-    its shape index, grown with it, instead of looking at each factor again)."""
-    if len(items) < E.LONG_RUN:
-        return all(map(_SHAPE, items))
-    return len(_shape_index(items)[0]) == len(items)
+    """Whether every factor of a product is a vector or matrix.  A long product reads it off
+    its shape index when that is at hand or grows from the index of the product it was made
+    from (see :func:`grown_base`); else each factor is looked at (in C: cheaper than
+    building the index for it)."""
+    if len(items) >= E.LONG_RUN:
+        index = _SHAPE_INDEXES.get(id(items), (items,))
+        if index is None:
+            found = grown_base(items)
+            if found is not None and _SHAPE_INDEXES.get(id(found[0]), (found[0],)) is not None:
+                index = _shape_index(items)
+        if index is not None:
+            return len(index[0]) == len(items)
+    return all(map(_SHAPE, items))
 
 
 def _positions_by(dims: list, pos: list) -> dict:
