@@ -140,10 +140,14 @@ class Expr:
 def make(op: str, args: tuple = (), shape: tuple = (), value=None,
          props: frozenset = frozenset()) -> Expr:
     """The unique node for these fields (flattening associative operators)."""
-    if op in FLATTEN:
+    chain = base = None                  # whether a product's factors chain, when known;
+    if op in FLATTEN:                    # the long product spliced into it, and where
         for a in args:
             if a.op == op:
-                args = _flatten(op, args)
+                if op == "mul":
+                    args, chain, base = _splice_products(args)
+                else:
+                    args = _flatten(op, args)
                 break
     key = (op, args, value, shape, props)
     ref = _table.get(key)
@@ -157,7 +161,8 @@ def make(op: str, args: tuple = (), shape: tuple = (), value=None,
     _set_value(node, value)
     _set_shape(node, shape)
     _set_props(node, props)
-    _set_chain(node, op == "mul" and _matrix_chain(args))    # its factors form a chain
+    # its factors form a chain (known from splicing: a long product is not walked again)
+    _set_chain(node, op == "mul" and (_matrix_chain(args) if chain is None else chain))
     # what the simplifier's prefilter reads of an operand: its first operand's operator, or
     # a number's value
     _set_sig(node, (op, args[0].op) if args else ("const", value) if op == "const" else None)
@@ -165,6 +170,8 @@ def make(op: str, args: tuple = (), shape: tuple = (), value=None,
     ref = _Ref(node, _gone)
     ref.key = key
     _table[key] = ref
+    if base is not None:
+        _grown_from(args, *base)
     return node
 
 
@@ -177,10 +184,32 @@ _set_op, _set_args, _set_value, _set_shape, _set_props, _set_chain, _set_sig, _s
 _KINDS, _ROW = (("rank", 0), ("rank", 1), ("rank", 2)), ("row",)
 
 
+# Long products made by splicing a few factors onto a long product: the factors of the new
+# one, by id -> (those factors, the long one's factors, where they start).  The indexes of
+# pattern.py over a product's factors extend the long one's instead of walking them all
+# again (a deep network's Jacobian adds a factor or two per layer).  Kept for the most
+# recent few only: an index is built right after its product is made.
+LONG_RUN = 32
+SPLICED: dict[int, tuple] = {}
+
+
+def _grown_from(args: tuple, base: tuple, lo: int) -> None:
+    if len(SPLICED) >= 64:
+        SPLICED.clear()
+    SPLICED[id(args)] = (args, base, lo)
+
+
+def spliced(args: tuple) -> tuple | None:
+    """(the long product's factors, where they start in ``args``) when ``args`` were made
+    by splicing factors onto a product of at least :data:`LONG_RUN` factors; else None."""
+    hit = SPLICED.get(id(args))
+    return hit[1:] if hit is not None and hit[0] is args else None
+
+
 def _flatten(op: str, args: tuple) -> tuple:
     """Operands of an associative operator with nested ones of the same operator spliced in."""
     if op == "mul":
-        return _splice_products(args)
+        return _splice_products(args)[0]
     flat: list[Expr] = []
     for a in args:
         if a.op == op:
@@ -190,10 +219,13 @@ def _flatten(op: str, args: tuple) -> tuple:
     return tuple(flat)
 
 
-def _splice_products(args: tuple) -> tuple:
+def _splice_products(args: tuple) -> tuple[tuple, bool, tuple | None]:
     """Splice nested products in where the factors still form one matrix chain, so every
     contiguous run of a product is itself a product (the engine splits them): A*(x'*y) and
-    (b'*x)*(A*x) keep their scalar factor whole.
+    (b'*x)*(A*x) keep their scalar factor whole.  Returns the factors, whether they
+    chain (:func:`_matrix_chain` of them, known here without walking them), and the longest
+    product spliced in when it has :data:`LONG_RUN` factors or more (its factors, where they
+    start among the factors), else None.
 
     The same as asking :func:`_matrix_chain` of ``flat + a.args + args[i+1:]`` for each
     nested product ``a``, but checked only where the pieces meet (whether a product's own
@@ -210,6 +242,7 @@ def _splice_products(args: tuple) -> tuple:
         after_rows[i] = nxt if rows is None else rows
     flat: list[Expr] = []
     ok, prev = True, None                      # whether flat chains; cols of its last factor
+    base = None
     for i, a in enumerate(args):
         if a.op != "mul":
             first = last = None
@@ -221,6 +254,8 @@ def _splice_products(args: tuple) -> tuple:
         if a.op == "mul" and a._chain and ok and after_ok[i + 1] and (
                 first is None or prev is None or prev == first) and (
                 end is None or after_rows[i + 1] is None or end == after_rows[i + 1]):
+            if len(a.args) >= LONG_RUN and (base is None or len(a.args) > len(base[0])):
+                base = (a.args, len(flat))
             flat.extend(a.args)
             prev = end
             continue
@@ -229,7 +264,7 @@ def _splice_products(args: tuple) -> tuple:
         if rows is not None:
             ok = ok and (prev is None or prev == rows)
             prev = cols
-    return tuple(flat)
+    return tuple(flat), ok, base
 
 
 def run_shape(factors, lo: int = 0, hi: int | None = None) -> tuple:

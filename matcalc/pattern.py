@@ -65,6 +65,75 @@ class _Recent:
             self.data.popitem(last=False)
 
 
+class Grown:
+    """Ascending positions among the ``n`` items of a run that grew at its front, read like a
+    list (``len``, indexing, slices, ``bisect``, iteration).
+
+    Kept as distances from the run's end (``n - 1 - i``, ascending) in a list shared with the
+    run it grew from: a run that is a long one with a few factors put before it (see
+    :func:`matcalc.expr.spliced`) appends the new factors' distances and reads the rest as
+    they are, so its index costs what it adds, not its length.  The first run to grow from
+    a list appends to it in place (each reads only its first ``count`` entries); another
+    copies it."""
+
+    __slots__ = ("dist", "count", "last")
+
+    def __init__(self, dist: list, count: int, last: int):
+        self.dist, self.count, self.last = dist, count, last
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, j):
+        if j.__class__ is slice:
+            return [self[k] for k in range(*j.indices(self.count))]
+        if j < 0:
+            j += self.count
+        if not 0 <= j < self.count:
+            raise IndexError(j)
+        return self.last - self.dist[self.count - 1 - j]
+
+    def __iter__(self):
+        dist, last = self.dist, self.last
+        return (last - dist[k] for k in range(self.count - 1, -1, -1))
+
+    def __repr__(self) -> str:
+        return f"Grown({list(self)!r})"
+
+
+def grown(base_positions, n_base: int, front, lo: int) -> Grown:
+    """The positions among ``lo`` new factors followed by a run of ``n_base`` items: those
+    of the new ones (``front``, ascending, below ``lo``), then the run's (``base_positions``,
+    a list or a :class:`Grown`, shifted by ``lo``)."""
+    if base_positions.__class__ is Grown:
+        dist, count = base_positions.dist, base_positions.count
+        if len(dist) != count:              # another run grew from it already
+            dist = dist[:count]
+    else:                                   # a run indexed from scratch: once per chain
+        dist = [n_base - 1 - i for i in reversed(base_positions)]
+    last = n_base + lo - 1
+    dist.extend(last - i for i in reversed(front))
+    return Grown(dist, len(dist), last)
+
+
+def grown_base(items: tuple) -> tuple | None:
+    """(the long run of items a product's factors grew from at their front, how many factors
+    were put before it), or None: then its indexes are built from scratch."""
+    if len(items) < E.LONG_RUN:
+        return None
+    found = E.spliced(items)
+    if found is None or found[1] + len(found[0]) != len(items):
+        return None
+    return found
+
+
+def _grown_dict(base: dict, n_base: int, front: dict, lo: int) -> dict:
+    """A dict of position lists (by operator, by dimension) for ``lo`` new factors before a
+    run, from the run's and the new factors' (each key's list grown, or read as it is)."""
+    return {key: grown(base.get(key, ()), n_base, front.get(key, ()), lo)
+            for key in base.keys() | front.keys()}
+
+
 # next/previous failing factor per (conditions, run), kept by the engine whose conditions they
 # are (``run_cache``, gone with it); checks over a plain function share this small one
 _LOCAL_RUNS: dict = {}
@@ -86,6 +155,20 @@ def _classified(where: tuple) -> tuple:
 
 
 _CONTAINING: dict = {}              # (pattern, where) -> where_check.containing's answer
+
+
+def _holding(condition, conds, items: tuple, holding: bool) -> list:
+    """The positions of ``items`` where every condition of ``conds`` holds (``holding``) or
+    some fails, ascending (an engine's ``holds_each`` reads them all at once)."""
+    each = getattr(getattr(condition, "__self__", None), "holds_each", None)
+    ok = None
+    for c in conds:
+        got = each(c, items) if each is not None else None
+        if got is None:
+            got = [condition(c, item) for item in items]
+        ok = got if ok is None else [a and b for a, b in zip(ok, got)]
+    return ([i for i, v in enumerate(ok) if v] if holding else
+            [i for i, v in enumerate(ok) if not v])
 
 
 class where_check:
@@ -135,15 +218,16 @@ class where_check:
         hit = store.get(key)
         if hit is not None and hit[0] is items and hit[1] is condition:
             return hit[2]
-        each = getattr(getattr(condition, "__self__", None), "holds_each", None)
-        ok = None
-        for c in conds:
-            got = each(c, items) if each is not None else None
-            if got is None:
-                got = [condition(c, item) for item in items]
-            ok = got if ok is None else [a and b for a, b in zip(ok, got)]
-        out = ([i for i, v in enumerate(ok) if v] if holding else
-               [i for i, v in enumerate(ok) if not v])
+        out = None
+        found = grown_base(items)
+        if found is not None:               # a long run with a few factors before it
+            base, lo = found
+            hit = store.get((conds, holding, id(condition), id(base)))
+            if hit is not None and hit[0] is base and hit[1] is condition:
+                out = grown(hit[2], len(base), _holding(condition, conds, items[:lo], holding),
+                            lo)
+        if out is None:
+            out = _holding(condition, conds, items, holding)
         if len(store) > 1024:
             store.clear()
         store[key] = (items, condition, out)
@@ -225,6 +309,17 @@ def _shape_index(items: tuple) -> tuple:
     hit = _SHAPE_INDEXES.get(id(items), (items,))
     if hit is not None:
         return hit
+    found = grown_base(items)
+    if found is not None:                   # a long run with a few factors before it
+        base, lo = found
+        had = _SHAPE_INDEXES.get(id(base), (base,))
+        if had is not None:
+            front = _shape_index(items[:lo]) if lo else ((), (), (), {}, {})
+            n = len(base)
+            index = (grown(had[0], n, front[0], lo), _Ends(items, 0), _Ends(items, 1),
+                     _grown_dict(had[3], n, front[3], lo), _grown_dict(had[4], n, front[4], lo))
+            _SHAPE_INDEXES.put(id(items), (items,), index)
+            return index
     shapes = [f.shape for f in items]
     pos = [i for i, sh in enumerate(shapes) if sh]
     rows = [sh[0] if sh else None for sh in shapes]
@@ -233,6 +328,43 @@ def _shape_index(items: tuple) -> tuple:
     index = (pos, rows, cols, by_rows, by_cols)
     _SHAPE_INDEXES.put(id(items), (items,), index)
     return index
+
+
+class _Ends:
+    """The rows (``which`` 0) or columns (1; a column vector has one) of each of ``items``,
+    None for a scalar, read like the list :func:`_shape_index` makes, one entry at a time."""
+
+    __slots__ = ("items", "which")
+
+    def __init__(self, items: tuple, which: int):
+        self.items, self.which = items, which
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i):
+        if i.__class__ is slice:
+            return [self[k] for k in range(*i.indices(len(self.items)))]
+        sh = self.items[i].shape
+        if not sh:
+            return None
+        return sh[0] if self.which == 0 else sh[1] if len(sh) == 2 else 1
+
+
+def no_scalar(items: tuple) -> bool:
+    """Whether every factor of a product is a vector or matrix.  A long product reads it off
+    its shape index when that is at hand or grows from the index of the product it was made
+    from (see :func:`grown_base`); else each factor is looked at (in C: cheaper than
+    building the index for it)."""
+    if len(items) >= E.LONG_RUN:
+        index = _SHAPE_INDEXES.get(id(items), (items,))
+        if index is None:
+            found = grown_base(items)
+            if found is not None and _SHAPE_INDEXES.get(id(found[0]), (found[0],)) is not None:
+                index = _shape_index(items)
+        if index is not None:
+            return len(index[0]) == len(items)
+    return all(map(_SHAPE, items))
 
 
 def _positions_by(dims: list, pos: list) -> dict:
@@ -682,7 +814,7 @@ def _signature(e: E.Expr):
     return (e.op, e.args[0].op) if len(e.args) == 1 else None
 
 
-_OP, _SIG, _KIND = (operator.attrgetter(a) for a in ("op", "_sig", "_kind"))
+_OP, _SIG, _KIND, _SHAPE = (operator.attrgetter(a) for a in ("op", "_sig", "_kind", "shape"))
 # signatures of an operand's kind (``e._kind``): some operand is a scalar, a column, a row
 SCALAR_OPERAND, COLUMN_OPERAND, ROW_OPERAND = ("rank", 0), ("rank", 1), ("row",)
 # a signature of a product: some run of its factors may be a scalar (a scalar factor, or a
@@ -711,6 +843,16 @@ def operand_signatures(node: E.Expr) -> frozenset:
     """What :func:`passes` looks for among an associative node's operands: their operators,
     each operand's ``_sig`` (its operator with its first operand's, or a number's value),
     and whether one is a scalar."""
+    if len(node.args) >= E.LONG_RUN:
+        core, repeated = _long_signatures(node.args)
+        out = set(core)
+        if repeated:
+            out.add(REPEATED_OPERAND)
+        if node.op in E.PRODUCTS and (SCALAR_OPERAND in out or (ROW_OPERAND in out
+                                                                 and COLUMN_OPERAND in out)):
+            out.add(SCALAR_RUN)
+        out.update(_AT_LEAST)
+        return frozenset(out)
     out = set(map(_OP, node.args))
     out.update(map(_SIG, node.args))
     out.update(map(_KIND, node.args))
@@ -729,6 +871,37 @@ def operand_signatures(node: E.Expr) -> frozenset:
                 out.update(("number", c) for c, holds in _number_tests(a.value) if holds)
     out.update(_AT_LEAST[:len(node.args) - 2])
     return frozenset(out)
+
+
+_SIGNATURES = _Recent(256)
+
+
+def _long_signatures(args: tuple) -> tuple[frozenset, bool]:
+    """The operators, ``_sig`` and ``_kind`` of a long run of operands, and whether one
+    stands twice: once per run, and for a long run with a few operands put before it from
+    the run's (see :func:`grown_base`)."""
+    hit = _SIGNATURES.get(id(args), (args,))
+    if hit is not None:
+        return hit
+    found = grown_base(args)
+    had = _SIGNATURES.get(id(found[0]), (found[0],)) if found is not None else None
+    if had is not None:
+        base, lo = found
+        front = args[:lo]
+        core = had[0] | _signatures_of(front)
+        repeated = had[1] or len(set(front)) < lo or any(f in base for f in front)
+    else:
+        core, repeated = frozenset(_signatures_of(args)), len(set(args)) < len(args)
+    _SIGNATURES.put(id(args), (args,), (core, repeated))
+    return core, repeated
+
+
+def _signatures_of(args: tuple) -> set:
+    out = set(map(_OP, args))
+    out.update(map(_SIG, args))
+    out.update(map(_KIND, args))
+    out.discard(None)
+    return out
 
 
 def _anchor_needs(op: str, p: E.Expr, numbers: set) -> set:
@@ -963,6 +1136,14 @@ def _op_positions(items: tuple) -> dict:
     hit = _OP_POSITIONS.get(id(items), (items,))
     if hit is not None:
         return hit
+    found = grown_base(items)
+    if found is not None:                   # a long run with a few factors before it
+        base, lo = found
+        had = _OP_POSITIONS.get(id(base), (base,))
+        if had is not None:
+            out = _grown_dict(had, len(base), _op_positions(items[:lo]) if lo else {}, lo)
+            _OP_POSITIONS.put(id(items), (items,), out)
+            return out
     ops = list(map(_OP, items))
     distinct = set(ops)
     if len(distinct) <= 4:                  # a comprehension per operator beats a loop

@@ -223,11 +223,22 @@ def _numeric(dim) -> bool:
     return isinstance(dim, int)
 
 
-@lru_cache(maxsize=1)
+_SIZED: list = [None, frozenset()]      # the language _sized_ops last read, and its answer
+
+
 def _sized_ops() -> frozenset:
-    """Functions of the language whose signature multiplies dimensions (kron, vec, ...)."""
+    """Functions of the language whose signature multiplies dimensions (kron, vec, ...):
+    worked out once per language (the printer asks for every node it prints)."""
     from matcalc.language import builtin_language
-    return frozenset(spec.name for spec in builtin_language().functions.values()
+    lang = builtin_language()
+    if _SIZED[0] is not lang:
+        _SIZED[1] = _sized_ops_of(lang)
+        _SIZED[0] = lang
+    return _SIZED[1]
+
+
+def _sized_ops_of(lang) -> frozenset:
+    return frozenset(spec.name for spec in lang.functions.values()
                      if isinstance(spec.signature, tuple) and any(
                          "*" in d for o in spec.overloads for dims in (*o.inputs, o.output)
                          for d in dims))

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import filterfalse, repeat
-from operator import attrgetter
 from typing import Callable
 
 from matcalc import expr as E
 from matcalc.build import build, filled
 from matcalc.errors import MatcalcError, ShapeError
 from matcalc.pattern import (_frozen, dim_map, distribute, distributes, instantiate, match_window,
-                             operand_kinds, operand_signatures, passes, prefilter,
+                             no_scalar, operand_kinds, operand_signatures, passes, prefilter,
                              subject_needs,
                              where_check)
 from matcalc.rules import Rule, RuleSet
@@ -31,8 +30,6 @@ MAX_PASSES = 30
 MAX_REWRITES = 5_000
 MAX_NODES = 200_000
 MAX_DEPTH = 60
-
-_SHAPE = attrgetter("shape")
 
 # Scalar arithmetic by the ``numeric`` name of a language record (the numeric table).
 _FOLD = {
@@ -43,6 +40,12 @@ _FOLD = {
     "div": lambda a, b: a / b if b else None,
     "pow": lambda a, b: _pow(a, b),
 }
+
+
+def _negative(term: E.Expr) -> bool:
+    """Whether a sum's term is written with a minus sign (how :meth:`Simplifier._order`
+    sorts first)."""
+    return term.op == "neg" or (term.op == "const" and term.value < 0)
 
 
 def _prod(xs):
@@ -292,7 +295,7 @@ class Simplifier:
             if cancelled is not node:
                 return cancelled
         if kind == "congruent" and node.op in E.FLATTEN:
-            ordered = tuple(sorted(node.args, key=self._order))
+            ordered = self._sorted_terms(node.args)
             if ordered != node.args:
                 return E.make(node.op, ordered, node.shape, node.value)
         if kind == "elementwise" and node.op in E.FLATTEN and spec.numeric == "mul":
@@ -340,7 +343,7 @@ class Simplifier:
         return new
 
     def _scalars_first(self, node: E.Expr) -> E.Expr:
-        if all(map(_SHAPE, node.args)):
+        if no_scalar(node.args):
             return node                         # no scalar factor (the usual long product)
         numbers = [a for a in node.args if a.op == "const"]
         scalars = [a for a in node.args if a.op != "const" and not a.shape
@@ -355,10 +358,25 @@ class Simplifier:
             return args[0]
         return build(node.op, args, node.value, self.lang)
 
+    def _sorted_terms(self, terms: tuple) -> tuple:
+        """A sum's terms sorted by :meth:`_order`, whose text is made only to order terms of
+        the same sign: printing a long term costs as much as the term (1 - tanh(u)^2 in a
+        deep network's derivative would print u, the whole network below that layer)."""
+        signs = [_negative(t) for t in terms]
+        if len(terms) == 2 and signs[0] != signs[1]:
+            return terms if signs[1] else terms[::-1]
+        out: list = []
+        for sign in (False, True):
+            group = [t for t, s in zip(terms, signs) if s is sign]
+            if len(group) > 1:
+                group.sort(key=self._order)
+            out.extend(group)
+        return tuple(out)
+
     def _order(self, term: E.Expr) -> tuple:
         """Sort key of a sum's terms: the term without its sign and numeric factors."""
         core = term
-        negative = core.op == "neg" or (core.op == "const" and core.value < 0)
+        negative = _negative(core)
         if core.op == "neg":
             core = core.args[0]
         if core.op in E.FLATTEN and core.args and core.args[0].op == "const":
@@ -410,7 +428,7 @@ class Simplifier:
                 size[node] = 1 + sum(map(size.__getitem__, node.args))
                 continue
             stack.append((node, True))
-            stack.extend((a, False) for a in node.args if a not in size)
+            stack.extend(zip(filterfalse(size.__contains__, node.args), repeat(False)))
         return size[root]
 
     def _text(self, e: E.Expr) -> str:

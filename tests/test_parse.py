@@ -460,10 +460,11 @@ def _shape_of_product(factors):
 
 def test_splicing_products_agrees_with_the_whole_chain_check():
     """_splice_products checks only where the pieces meet; over every typed grouping of
-    short products it must decide exactly as the whole-chain reference does."""
+    short products it must decide exactly as the whole-chain reference does, and say
+    whether the factors chain exactly as _matrix_chain does."""
     import itertools
 
-    from matcalc.expr import _splice_products
+    from matcalc.expr import _matrix_chain, _splice_products
     names = list(FACTORS)
     groups = []
     for k in (2, 3):
@@ -478,6 +479,18 @@ def test_splicing_products_agrees_with_the_whole_chain_check():
         if _shape_of_product([left, right]) is None:
             continue
         args = (left, right)
-        assert _splice_products(args) == _reference_splice(args), (left, right)
+        flat, chain, _ = _splice_products(args)
+        assert flat == _reference_splice(args), (left, right)
+        assert chain == _matrix_chain(flat), (left, right)
         checked += 1
     assert checked > 200
+    # three operands: a scalar run between them (y'*y*(A*B)) leaves factors that do not chain
+    unchained = 0
+    for args in itertools.product(list(FACTORS.values()) + groups[::23], repeat=3):
+        if _shape_of_product(args) is None or not any(a.op == "mul" for a in args):
+            continue
+        flat, chain, _ = _splice_products(args)
+        assert flat == _reference_splice(args), args
+        assert chain == _matrix_chain(flat), args
+        unchained += not chain
+    assert unchained > 20
