@@ -8,10 +8,15 @@ rule can never produce an ill-shaped answer.
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 from matcalc import expr as E
 from matcalc.errors import ShapeError
 from matcalc.language import Language, builtin_language
 from matcalc.shapes import format_shape, normalise, product_dim
+
+
+_OP = attrgetter("op")
 
 
 def _fail(op: str, args, why: str):
@@ -158,4 +163,32 @@ def build(op: str, args, value=None, lang: Language | None = None, shape=None) -
         return args[0].args[0]                 # f(f(a)) = a for a declared involution (a'')
     if shape is None:
         shape = shape_of(op, args, lang)
+        units = lang.units.get(op)
+        if units is not None and len(args) > 1:
+            kept = _without_units(op, args, units, tuple(shape), lang)
+            if kept is not args:
+                return kept
     return E.make(op, args, tuple(shape), value)
+
+
+def _without_units(op: str, args: tuple, units: frozenset, shape: tuple, lang: Language):
+    """``op(*args)`` without its operands that are a declared unit of ``op`` (A*I is A,
+    1 ⊙ u is u), where what is left has the same shape (c*I stays); ``args`` when none is
+    dropped."""
+    names = {name for name, _ in units}
+    if names.isdisjoint(map(_OP, args)):
+        return args
+    rest = tuple(a for a in args if a.args or (a.op, a.value) not in units)
+    if len(rest) == len(args):
+        return args
+    if not rest:                                     # I*I is I
+        rest = args[:1]
+    if len(rest) == 1:
+        return rest[0] if rest[0].shape == shape else args
+    try:
+        if tuple(shape_of(op, rest, lang)) != shape:
+            return args
+    except ShapeError:
+        return args
+    return E.make(op, rest, shape)
+

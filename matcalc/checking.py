@@ -9,7 +9,8 @@ differences:
 - ``adjoints``: the cotangent the rule gives against the VJP of the pattern;
 - ``elementwise``: f'(u) against the derivative of f;
 - ``identities`` and ``identify``: both sides must have the same value;
-- a language record declaring ``involution: true``: f(f(A)) must equal A.
+- a language record declaring ``involution: true``: f(f(A)) must equal A;
+- a language record declaring ``unit``: A*U and U*A must equal A wherever U fits.
 
 A failure names the rule, its file and line, and a counterexample.
 """
@@ -332,6 +333,50 @@ def check_involution(spec, lang, rng, tries: int = 3) -> Failure | None:
     return None
 
 
+def check_unit(spec, lang, rng, tries: int = 3) -> Failure | None:
+    """op(A, U) and op(U, A) against A for each declared unit U of an associative operator,
+    for every operand shape A where the unit fits and the product keeps A's shape."""
+    from matcalc.build import shape_of
+    subject = Declared(spec.name, spec.where)
+    for name, params in spec.unit:
+        shown = name if params is None else f"{name}({params[0]:g})"
+        claim = f"declares {shown} a unit ({spec.name} with it leaves A as it is), but"
+        const = lang.get(name)
+        if const is None or not const.overloads or const.overloads[0].inputs:
+            return Failure(subject, f"{claim} {name} is not a constant of the language")
+        letters = const.overloads[0].output
+        fitted = 0
+        for shape in (("m", "n"), ("n",), ()):
+            a = E.var("A", shape)
+            for size in {*((d, d) for d in shape), shape}:
+                if len(size) != len(letters) or (len(size) == 2 and letters[0] == letters[1]
+                                                 and size[0] != size[1]) or not size:
+                    continue
+                unit = E.make(name, (), size, params)
+                for args in ((a, unit), (unit, a)):
+                    try:
+                        if shape_of(spec.name, args, lang) != shape:
+                            continue
+                    except MatcalcError:
+                        continue
+                    fitted += 1
+                    both = E.make(spec.name, args, shape)
+                    for _ in range(tries):
+                        values = random_values({"A": a}, {}, rng)
+                        try:
+                            err = _close(evaluate(both, values, language=lang), values["A"],
+                                         RTOL, ATOL)
+                        except _NotFinite:
+                            continue
+                        if err is not None:
+                            return Failure(subject, f"{claim} {both} differs from A by "
+                                                    f"{err:.3g} at {_describe(values)}")
+        if not fitted:
+            return Failure(subject, f"{claim} {shown} fits no operand of {spec.name} "
+                                    "without changing its shape")
+    return None
+
+
 def _only(values: dict, expr: E.Expr) -> dict:
     names = expr.variables()
     return {k: v for k, v in values.items() if k in names}
@@ -364,6 +409,14 @@ def check_rules(rules: RuleSet, only_files: set[str] | None = None, seed: int = 
             continue
         count += 1
         failure = check_involution(spec, rules.language, rng, tries)
+        if failure:
+            failures.append(failure)
+    for spec in rules.language.functions.values():
+        if not spec.unit or (only_files is not None
+                             and spec.where.rsplit(":", 1)[0] not in only_files):
+            continue
+        count += 1
+        failure = check_unit(spec, rules.language, rng, tries)
         if failure:
             failures.append(failure)
     return count, failures

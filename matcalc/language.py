@@ -6,6 +6,7 @@ Everything here is read from ``rules/language/*.yaml`` (and from user rule files
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -14,7 +15,7 @@ from matcalc.rulefile import Record, read_records
 from matcalc.shapes import Gufunc, parse_signature
 
 FUNCTION_KEYS = {"name", "signature", "numeric", "doc", "params", "domain", "operator", "source",
-                 "definition", "args", "entrywise", "shape_only", "involution"}
+                 "definition", "args", "entrywise", "shape_only", "involution", "unit"}
 PARAM_KINDS = ("size", "number")
 DOMAINS = ("positive", "nonzero", "invertible", "positive-determinant")
 
@@ -39,6 +40,9 @@ class FunctionSpec:
     entrywise: str | None = None             # the operator doing the same entry by entry
     shape_only: tuple[int, ...] = ()         # operands that give only their shape
     involution: bool = False                 # f(f(a)) = a: built nodes never nest it twice
+    # constants that leave an operand of this associative operator as it is (A*I = A): as
+    # (function name, its literal params or None)
+    unit: tuple[tuple[str, object], ...] = ()
 
     @property
     def arity(self) -> int | None:
@@ -60,6 +64,8 @@ class Language:
     def __init__(self, functions: dict[str, FunctionSpec]):
         self.functions = dict(functions)
         self.involutions = frozenset(n for n, spec in self.functions.items() if spec.involution)
+        # by operator: its declared units, as (function name, params) of the constant nodes
+        self.units = {n: frozenset(spec.unit) for n, spec in self.functions.items() if spec.unit}
 
     def get(self, name: str) -> FunctionSpec | None:
         return self.functions.get(name)
@@ -132,7 +138,32 @@ def _spec(rec: Record, lang: "Language") -> FunctionSpec:
                         "involution (f(f(a)) = a)", "involution")
     return FunctionSpec(name, signature, tuple(str(p) for p in params), numeric,
                         str(f.get("doc", "")), domain, rec.where, definition, operands,
-                        f.get("entrywise"), tuple(shape_only), involution)
+                        f.get("entrywise"), tuple(shape_only), involution, _units(rec, signature))
+
+
+_UNIT = re.compile(r"^\s*([A-Za-z_]\w*)\s*(?:\(\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*\))?\s*$")
+
+
+def _units(rec: Record, signature) -> tuple:
+    """The ``unit`` constants of an associative operator, each ``name`` or ``name(c)``
+    (``eye``, ``vector(1)``): a product or entrywise product never keeps one as an operand
+    when the rest has the same shape."""
+    raw = rec.fields.get("unit")
+    if raw is None:
+        return ()
+    items = raw if isinstance(raw, list) else [raw]
+    from matcalc.expr import FLATTEN            # the operators flattened into n operands
+    if signature not in ("matmul", "elementwise") or rec.fields.get("name") not in FLATTEN:
+        raise rec.error("only an associative operator (a product or an entrywise product) has "
+                        "units", "unit")
+    out = []
+    for item in items:
+        m = _UNIT.match(item) if isinstance(item, str) else None
+        if m is None:
+            raise rec.error(f"a unit is a constant written as name or name(number) (eye, "
+                            f"vector(1)), got {item!r}", "unit")
+        out.append((m.group(1), None if m.group(2) is None else (float(m.group(2)),)))
+    return tuple(out)
 
 
 def _definition(rec: Record, name: str, signature, lang: "Language"):

@@ -164,6 +164,39 @@ def test_a_user_identity_may_build_a_user_function(tmp_path):
     assert count == 2 and not failures
 
 
+def test_declared_units_are_never_built_and_are_proven():
+    """rules/language declares eye a unit of the product and the ones fills units of the
+    entrywise product: the builder drops them where the rest keeps the shape (c*eye stays),
+    and check-rules proves each declaration, so a wrong one is caught."""
+    import dataclasses
+
+    import matcalc
+    import numpy as np
+    from matcalc.build import build
+    from matcalc.checking import check_unit
+    lang = builtin_language()
+    A, x, c = parse("A"), parse("x"), parse("c")
+    eye = build("eye", (), None, lang, shape=(A.shape[1], A.shape[1]))
+    assert build("mul", (A, eye), lang=lang) is A
+    scaled = build("mul", (c, eye), lang=lang)
+    assert scaled.op == "mul" and scaled.args == (c, eye)          # c*I is not c
+    assert build("mul", (eye, eye), lang=lang) is eye
+    ones = build("vector", (), (1.0,), lang, shape=x.shape)
+    assert build("hadamard", (ones, x), lang=lang) is x
+    twos = build("vector", (), (2.0,), lang, shape=x.shape)
+    assert build("hadamard", (twos, x), lang=lang).args == (twos, x)
+    assert str(parse("A*eye")) == "A*eye"                           # what a user typed stays
+    assert [s.rule for s in matcalc.explain("tr(A*X)", "X").steps] == [
+        "trace", "product-rule-right"]
+    rng = np.random.default_rng(0)
+    for name in ("mul", "hadamard"):
+        assert check_unit(lang.get(name), lang, rng) is None
+    wrong = dataclasses.replace(lang.get("hadamard"), unit=(("matrix", (2.0,)),))
+    assert "differs from A" in check_unit(wrong, lang, rng).message
+    misfit = dataclasses.replace(lang.get("hadamard"), unit=(("eye", None),))
+    assert check_unit(misfit, lang, rng) is not None                # eye .* A is not A
+
+
 # ---------------------------------------------------------------- the built-in table
 
 def test_the_built_in_language_has_every_function_of_the_issue():
