@@ -961,7 +961,8 @@ def prefilter(pat: E.Expr, where: tuple = ()):
             if name in names:
                 needs.update(group_needs[c] for c in conds if c in group_needs)
         return frozenset(needs), None
-    return None, positional_test(pat, where)
+    return None, (positional_test(pat, where), tuple(
+        (i, prefilter(p, where)[0]) for i, p in enumerate(pat.args) if p.op in E.FLATTEN))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -1009,15 +1010,19 @@ def kinds_of(args: tuple) -> tuple:
 
 def passes(test, subj: E.Expr, present, condition: Check | None = None) -> bool:
     """Whether ``subj`` passes a :func:`prefilter` test (``present``: for an associative
-    node its :func:`operand_signatures`; ``condition`` decides the kind conditions of a
-    fixed-width pattern's names on the operands, when given)."""
+    node its :func:`operand_signatures`; for another, those of each operand that is
+    associative, None for the others (or None for all); ``condition`` decides the kind
+    conditions of a fixed-width pattern's names on the operands, when given)."""
     needs, kids = test
     if needs is not None:
         return needs <= present
     if subj.op in E.FLATTEN:
         return True                     # a fixed pattern may match a window of a run
-    return args_pass(kids, subj.args, condition)
-
+    positional, nested = kids           # nested: (A + diag(u))' needs a diag in the sum
+    if not args_pass(positional, subj.args, condition):
+        return False
+    return present is None or all(present[i] is None or wants <= present[i]
+                                  for i, wants in nested)
 
 def match_window(pat: E.Expr, subj: E.Expr, check: Check, env: dict | None = None,
                  clean: tuple = ()) -> Iterator[tuple[dict, int, int]]:

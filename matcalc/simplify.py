@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import filterfalse, repeat
+from operator import attrgetter
 from typing import Callable
 
 from matcalc import expr as E
@@ -30,6 +31,8 @@ MAX_PASSES = 30
 MAX_REWRITES = 5_000
 MAX_NODES = 200_000
 MAX_DEPTH = 60
+
+_OP = attrgetter("op")
 
 # Scalar arithmetic by the ``numeric`` name of a language record (the numeric table).
 _FOLD = {
@@ -128,10 +131,16 @@ class _Index:
         conditions as every simplifier sharing this index does (they depend on the kind
         of operand only, which is part of the cache key)."""
         flat = node.op in E.FLATTEN
-        present = operand_signatures(node) if flat else None
         asked = self.subject_needs.get(node.op, ())
         met = frozenset(c for c in asked if condition(c, node)) if asked else frozenset()
-        key = (node.op, present if flat else operand_kinds(node), met)
+        if flat:
+            present = operand_signatures(node)
+            key = (node.op, present, met)
+        else:                   # an associative operand's signatures: (A + diag(u))'
+            present = tuple([operand_signatures(a) if a.op in E.FLATTEN else None
+                             for a in node.args]) \
+                if not E.FLATTEN.isdisjoint(map(_OP, node.args)) else None
+            key = (node.op, operand_kinds(node), met, present)
         found = self.cache.get(key)
         if found is None:
             found = self.cache[key] = tuple(r for r, test in self.by_op.get(node.op, ())

@@ -148,3 +148,24 @@ def test_the_check_catches_a_prefilter_that_leaves_out_too_much(monkeypatch):
     monkeypatch.setattr(rules, "_simplify_recent", {}, raising=False)
     _, wrong = _skipped_matches(monkeypatch, [("2*x + x", "x"), ("(-1)*x'*A*x", "x")])
     assert wrong
+
+
+def test_the_check_catches_a_nested_prefilter_that_leaves_out_too_much(monkeypatch):
+    """Mutation: an associative argument of a fixed pattern ((A + A')') demands an operand
+    that is never there."""
+    real = pattern.prefilter
+
+    def broken(pat, where=()):
+        needs, kids = real(pat, where)
+        if needs is None and kids[1]:
+            positional, nested = kids
+            return None, (positional, tuple((i, n | {"never"}) for i, n in nested))
+        return needs, kids
+
+    monkeypatch.setattr("matcalc.simplify.prefilter", broken)
+    from matcalc.rules import builtin_rules
+    rules = builtin_rules()
+    monkeypatch.setattr(rules, "_simplify_indexes", {}, raising=False)    # rebuilt, mutated
+    monkeypatch.setattr(rules, "_simplify_recent", {}, raising=False)
+    _, wrong = _skipped_matches(monkeypatch, [("x'*A*x", "x")])
+    assert wrong
