@@ -368,12 +368,17 @@ def _variable(f: E.Expr, wrt) -> E.Expr:
     return variables[wrt]
 
 
-def derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) -> Derivation:
-    """The numerator-layout derivative of ``expr`` with respect to ``wrt``, with its trace."""
+def _rule_set(rules) -> RuleSet:
     rules = rules or builtin_rules()
     if not isinstance(rules, RuleSet):
         raise MatcalcError(f"rules must be a RuleSet (from matcalc.load_rules), got "
                            f"{type(rules).__name__}")
+    return rules
+
+
+def derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) -> Derivation:
+    """The numerator-layout derivative of ``expr`` with respect to ``wrt``, with its trace."""
+    rules = _rule_set(rules)
     f = _as_expr(expr, shapes, assume, rules)
     x = _variable(f, wrt)
     lang = rules.language
@@ -543,7 +548,7 @@ def hessian(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) -
     >>> str(hessian("x'*A*x", "x"))
     "A + A'"
     """
-    rules = rules or builtin_rules()
+    rules = _rule_set(rules)
     f = _as_expr(expr, shapes, assume, rules)
     x = _variable(f, wrt)
     if f.shape or not x.shape:

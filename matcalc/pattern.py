@@ -848,6 +848,11 @@ def operand_signatures(node: E.Expr) -> frozenset:
         out = set(core)
         if repeated:
             out.add(REPEATED_OPERAND)
+        # not counted on a long run: any operator may stand twice, any number may meet a
+        # value condition (a necessary test may say yes too often, never too rarely)
+        out.update([("twice", s) for s in core if isinstance(s, str)])
+        if "const" in out:
+            out.update(("number", c) for c in _VALUE_CONDITIONS)
         if node.op in E.PRODUCTS and (SCALAR_OPERAND in out or (ROW_OPERAND in out
                                                                  and COLUMN_OPERAND in out)):
             out.add(SCALAR_RUN)

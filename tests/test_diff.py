@@ -109,6 +109,12 @@ def test_explain_reports_the_subgradient_choice():
     assert "sign(0) = 0" in text
 
 
+def test_rules_that_are_not_a_rule_set_are_a_clear_error():
+    for call in (matcalc.diff, matcalc.grad, matcalc.hessian, matcalc.explain):
+        with pytest.raises(matcalc.MatcalcError, match="rules must be a RuleSet"):
+            call("x'*A*x", "x", rules="examples/user_rules.yaml")
+
+
 def test_no_rule_is_a_clear_error(tmp_path):
     # every built-in operator has its adjoints, so the function without one is a user's
     (tmp_path / "gram.yaml").write_text(

@@ -169,3 +169,13 @@ def test_the_check_catches_a_nested_prefilter_that_leaves_out_too_much(monkeypat
     monkeypatch.setattr(rules, "_simplify_recent", {}, raising=False)
     _, wrong = _skipped_matches(monkeypatch, [("x'*A*x", "x")])
     assert wrong
+
+
+def test_long_runs_keep_the_value_and_twice_signatures():
+    """A product of 32 or more factors takes the long path of operand_signatures; the rules
+    needing a negative number or the same operator twice must still be tried there (the
+    review of session 5 found them skipped from exactly 32 factors on)."""
+    for n in (29, 31, 40):
+        chain = "*".join(["A"] * n)
+        assert str(matcalc.diff(f"{chain}*diag(x)*diag(y)*z", "z")).endswith("*diag(x.*y)")
+        assert str(matcalc.diff(f"tr((-2)*{chain}*X)", "X")).startswith("-2*")
