@@ -19,6 +19,7 @@ from __future__ import annotations
 import bisect
 import functools
 import operator
+import threading
 from collections import OrderedDict
 from typing import Callable, Iterator
 
@@ -105,15 +106,21 @@ def grown(base_positions, n_base: int, front, lo: int) -> Grown:
     """The positions among ``lo`` new factors followed by a run of ``n_base`` items: those
     of the new ones (``front``, ascending, below ``lo``), then the run's (``base_positions``,
     a list or a :class:`Grown`, shifted by ``lo``)."""
-    if base_positions.__class__ is Grown:
-        dist, count = base_positions.dist, base_positions.count
-        if len(dist) != count:              # another run grew from it already
-            dist = dist[:count]
-    else:                                   # a run indexed from scratch: once per chain
-        dist = [n_base - 1 - i for i in reversed(base_positions)]
     last = n_base + lo - 1
-    dist.extend(last - i for i in reversed(front))
+    new = [last - i for i in reversed(front)]
+    if base_positions.__class__ is Grown:
+        with _GROWING:                      # (two threads must not extend one list)
+            dist, count = base_positions.dist, base_positions.count
+            if len(dist) != count:          # another run grew from it already
+                dist = dist[:count]
+            dist.extend(new)
+            return Grown(dist, len(dist), last)
+    dist = [n_base - 1 - i for i in reversed(base_positions)]   # indexed from scratch
+    dist.extend(new)
     return Grown(dist, len(dist), last)
+
+
+_GROWING = threading.Lock()
 
 
 def grown_base(items: tuple) -> tuple | None:
