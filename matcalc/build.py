@@ -161,6 +161,8 @@ def build(op: str, args, value=None, lang: Language | None = None, shape=None) -
     if len(args) == 1 and args[0].op == op and op in lang.involutions and \
             args[0].value == value:
         return args[0].args[0]                 # f(f(a)) = a for a declared involution (a'')
+    if len(args) == 1 and args[0].op == "const" and op in lang.negations:
+        return E.const(-args[0].value)         # -(2) is the number -2, as the parser makes it
     if shape is None:
         shape = shape_of(op, args, lang)
         units = lang.units.get(op)

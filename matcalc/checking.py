@@ -339,20 +339,22 @@ def check_unit(spec, lang, rng, tries: int = 3) -> Failure | None:
     from matcalc.build import shape_of
     subject = Declared(spec.name, spec.where)
     for name, params in spec.unit:
-        shown = name if params is None else f"{name}({params[0]:g})"
+        number = name == "const"
+        shown = f"{params:g}" if number else name if params is None else f"{name}({params[0]:g})"
         claim = f"declares {shown} a unit ({spec.name} with it leaves A as it is), but"
-        const = lang.get(name)
-        if const is None or not const.overloads or const.overloads[0].inputs:
+        const = None if number else lang.get(name)
+        if not number and (const is None or not const.overloads or const.overloads[0].inputs):
             return Failure(subject, f"{claim} {name} is not a constant of the language")
-        letters = const.overloads[0].output
+        letters = () if number else const.overloads[0].output
         fitted = 0
         for shape in (("m", "n"), ("n",), ()):
             a = E.var("A", shape)
             for size in {*((d, d) for d in shape), shape}:
                 if len(size) != len(letters) or (len(size) == 2 and letters[0] == letters[1]
-                                                 and size[0] != size[1]) or not size:
+                                                 and size[0] != size[1]) or (size and number) \
+                        or (not size and not number):
                     continue
-                unit = E.make(name, (), size, params)
+                unit = E.const(params) if number else E.make(name, (), size, params)
                 for args in ((a, unit), (unit, a)):
                     try:
                         if shape_of(spec.name, args, lang) != shape:

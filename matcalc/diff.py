@@ -204,7 +204,7 @@ class _Engine:
         dfu = instantiate_entrywise(rule.result, {"u": u}, self.lang) if u.shape else \
             instantiate(rule.result, {"u": u}, {}, self.lang)
         out = build(HADAMARD, (dfu, y), lang=self.lang) if u.shape else \
-            _without_unit_factor(build(PRODUCT, (dfu, y), lang=self.lang), y, self.lang)
+            build(PRODUCT, (dfu, y), lang=self.lang)
         self.trace.steps.append(Step(rule.name, rule.where_text, node, out,
                                      rule.subgradient))
         return out
@@ -230,7 +230,6 @@ class _Engine:
                 except ShapeError as exc:
                     raise MatcalcError(f"rule {rule.describe()} built an ill-shaped result "
                                        f"for {node}: {exc}") from None
-                out = _without_unit_factor(out, y, self.lang)
                 self.trace.steps.append(Step(rule.name, rule.where_text, node, out))
                 return out
         arg = args[position]
@@ -267,21 +266,6 @@ def _free_of(answer: E.Expr, cot: E.Expr, f: E.Expr) -> E.Expr:
                           f"{answer}; an 'identify' rule (rules/simplify/90-identify.yaml) must "
                           "move it out")
     return answer
-
-
-def _without_unit_factor(out: E.Expr, y: E.Expr, lang) -> E.Expr:
-    """The seed 1 of a scalar expression, dropped where an adjoint multiplied by it."""
-    if y.op != "const" or y.value != 1.0 or out.op != PRODUCT or y not in out.args:
-        return out
-    rest = list(out.args)
-    rest.remove(y)
-    if len(rest) == 1:
-        return rest[0] if rest[0].shape == out.shape else out
-    try:
-        new = build(PRODUCT, rest, lang=lang)
-    except ShapeError:
-        return out
-    return new if new.shape == out.shape else out
 
 
 # ---------------------------------------------------------------- read-off

@@ -64,6 +64,9 @@ class Language:
     def __init__(self, functions: dict[str, FunctionSpec]):
         self.functions = dict(functions)
         self.involutions = frozenset(n for n, spec in self.functions.items() if spec.involution)
+        # operators that negate (numeric neg): of a number, the negative number
+        self.negations = frozenset(n for n, spec in self.functions.items()
+                                   if spec.numeric == "neg")
         # by operator: its declared units, as (function name, params) of the constant nodes
         self.units = {n: frozenset(spec.unit) for n, spec in self.functions.items() if spec.unit}
 
@@ -158,10 +161,13 @@ def _units(rec: Record, signature) -> tuple:
                         "units", "unit")
     out = []
     for item in items:
+        if isinstance(item, (int, float)) and not isinstance(item, bool):
+            out.append(("const", float(item)))        # a number: 1*A = A
+            continue
         m = _UNIT.match(item) if isinstance(item, str) else None
         if m is None:
-            raise rec.error(f"a unit is a constant written as name or name(number) (eye, "
-                            f"vector(1)), got {item!r}", "unit")
+            raise rec.error(f"a unit is a number or a constant written as name or "
+                            f"name(number) (1, eye, vector(1)), got {item!r}", "unit")
         out.append((m.group(1), None if m.group(2) is None else (float(m.group(2)),)))
     return tuple(out)
 

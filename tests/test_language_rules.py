@@ -165,8 +165,8 @@ def test_a_user_identity_may_build_a_user_function(tmp_path):
 
 
 def test_declared_units_are_never_built_and_are_proven():
-    """rules/language declares eye a unit of the product and the ones fills units of the
-    entrywise product: the builder drops them where the rest keeps the shape (c*eye stays),
+    """rules/language declares 1 and eye units of the product and the ones fills units of
+    the entrywise product: the builder drops them where the rest keeps the shape (c*eye stays),
     and check-rules proves each declaration, so a wrong one is caught."""
     import dataclasses
 
@@ -181,6 +181,9 @@ def test_declared_units_are_never_built_and_are_proven():
     scaled = build("mul", (c, eye), lang=lang)
     assert scaled.op == "mul" and scaled.args == (c, eye)          # c*I is not c
     assert build("mul", (eye, eye), lang=lang) is eye
+    one = matcalc.parse("1")
+    assert build("mul", (one, A), lang=lang) is A and build("mul", (c, one), lang=lang) is c
+    assert build("neg", (one,), lang=lang).value == -1.0              # the number -1
     ones = build("vector", (), (1.0,), lang, shape=x.shape)
     assert build("hadamard", (ones, x), lang=lang) is x
     twos = build("vector", (), (2.0,), lang, shape=x.shape)
