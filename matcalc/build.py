@@ -183,8 +183,8 @@ def _without_units(op: str, args: tuple, units: frozenset, shape: tuple, lang: L
     rest = tuple(a for a in args if a.args or (a.op, a.value) not in units)
     if len(rest) == len(args):
         return args
-    if not rest:                                     # I*I is I
-        rest = args[:1]
+    if not rest:                                     # I*I is I, 1*I is I
+        rest = next(((a,) for a in args if a.shape == shape), args[:1])
     if len(rest) == 1:
         return rest[0] if rest[0].shape == shape else args
     try:

@@ -183,6 +183,8 @@ def test_declared_units_are_never_built_and_are_proven():
     assert build("mul", (eye, eye), lang=lang) is eye
     one = matcalc.parse("1")
     assert build("mul", (one, A), lang=lang) is A and build("mul", (c, one), lang=lang) is c
+    assert build("mul", (one, eye), lang=lang) is eye              # units only: the one shaped
+    assert [s.after for s in matcalc.explain("tr(X'*A*X)", "X").steps][0].op == "eye"
     assert build("neg", (one,), lang=lang).value == -1.0              # the number -1
     ones = build("vector", (), (1.0,), lang, shape=x.shape)
     assert build("hadamard", (ones, x), lang=lang) is x
