@@ -302,6 +302,8 @@ class _Typer:
         self.rewrite: dict[int, tuple] = {}     # node.i -> (op, value, args) the node stands for
         self._names = itertools.chain([n for n in DIM_NAMES if n not in used],
                                       _more_names(used))
+        self.used = used
+        self.sized_freely = False               # a constant took a fresh size (eye, vector(1))
 
     def fresh(self, can_be_one: bool = False) -> Var:
         return Var(next(self._names), can_be_one)
@@ -450,6 +452,7 @@ class _Typer:
         for d in overload.output:
             if d not in letters:
                 letters[d] = int(d) if d.isdigit() else self.fresh()
+                self.sized_freely = self.sized_freely or not d.isdigit()
             out.append(letters[d])
         return normalise(*out) if len(out) == 2 else tuple(out)
 
@@ -852,7 +855,48 @@ def parse(text: str, shapes=None, assume=None, language: Language | None = None,
         (f for node in sizes for f in node.value or () if isinstance(f, str)))) \
         if shapes or sizes else frozenset(names)
     typer = _infer_kinds(text, lang, shapes, assume, names, nodes, kinds or {}, used)
+    if typer.sized_freely:
+        _name_free_dims(typer, nodes)
     return _finish(nodes, typer)
+
+
+def _name_free_dims(typer: "_Typer", nodes: list) -> None:
+    """Name the sizes that no variable has (``diag(eye)``'s, left free) in order of first
+    appearance, after the names the variables' sizes took: the names then do not depend on
+    how many fresh names were handed out and unified away while typing, so the printed
+    text parses back to the same expression (``tr(A + eye)*diag(eye)``, where the first
+    eye's fresh name went to A's size)."""
+    u = typer.u
+
+    def roots(term, out: list) -> None:
+        stack = [term]
+        while stack:
+            t = u.find(stack.pop())
+            if t.__class__ is Var:
+                out.append(t)
+            elif isinstance(t, Prod):
+                stack.extend((t.right, t.left))
+
+    anchored: list = []
+    for shape in typer.vars.values():
+        for d in shape:
+            roots(d, anchored)
+    kept = {id(v) for v in anchored}
+    free: list = []
+    for node in nodes:
+        found: list = []
+        for d in typer.shape[node.i] or ():
+            roots(d, found)
+        for v in found:
+            if id(v) not in kept:
+                kept.add(id(v))
+                free.append(v)
+    if not free:
+        return
+    taken = typer.used | {v.hint for v in anchored}
+    names = itertools.chain((n for n in DIM_NAMES if n not in taken), _more_names(taken))
+    for v in free:
+        v.hint = next(names)
 
 
 # ---------------------------------------------------------------- kinds of variables

@@ -162,6 +162,10 @@ REGRESSIONS = [
     # ((x'*A*z*0.5)*B) came back as ((x'*A*z)*0.5*B); parentheses now end a product chain
     ("((((x)*((x)'*(x)))')*(A)*((z)*(0.5)))*(B)", "m", declared("n")),
     ("(((x)'*(y))*(0.5))*(x)", "v", declared(3)),
+    # a size no variable has (diag(eye)'s) was named by how many fresh names typing had
+    # handed out: the first eye's went to A's size, so the text came back with n for m
+    ("(tr(((A) + (eye))))*(diag((eye)))", "v", declared(3)),
+    ("(tr(((A) + (eye))))*(diag((eye)))", "v", declared("n")),
 ]
 
 
