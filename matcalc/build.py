@@ -173,11 +173,11 @@ def build(op: str, args, value=None, lang: Language | None = None, shape=None) -
     return E.make(op, args, tuple(shape), value)
 
 
-def _without_units(op: str, args: tuple, units: frozenset, shape: tuple, lang: Language):
+def _without_units(op: str, args: tuple, units: tuple, shape: tuple, lang: Language):
     """``op(*args)`` without its operands that are a declared unit of ``op`` (A*I is A,
     1 ⊙ u is u), where what is left has the same shape (c*I stays); ``args`` when none is
-    dropped."""
-    names = {name for name, _ in units}
+    dropped.  ``units``: the units' function names and their (name, params)."""
+    names, units = units
     if names.isdisjoint(map(_OP, args)):
         return args
     rest = tuple(a for a in args if a.args or (a.op, a.value) not in units)

@@ -405,20 +405,13 @@ def check_rules(rules: RuleSet, only_files: set[str] | None = None, seed: int = 
         failure = check_rule(rule, rules, rng, tries)
         if failure:
             failures.append(failure)
-    for spec in rules.language.functions.values():
-        if not spec.involution or (only_files is not None
-                                   and spec.where.rsplit(":", 1)[0] not in only_files):
-            continue
-        count += 1
-        failure = check_involution(spec, rules.language, rng, tries)
-        if failure:
-            failures.append(failure)
-    for spec in rules.language.functions.values():
-        if not spec.unit or (only_files is not None
-                             and spec.where.rsplit(":", 1)[0] not in only_files):
-            continue
-        count += 1
-        failure = check_unit(spec, rules.language, rng, tries)
-        if failure:
-            failures.append(failure)
+    for declared, check in (("involution", check_involution), ("unit", check_unit)):
+        for spec in rules.language.functions.values():
+            if not getattr(spec, declared) or (
+                    only_files is not None and spec.where.rsplit(":", 1)[0] not in only_files):
+                continue
+            count += 1
+            failure = check(spec, rules.language, rng, tries)
+            if failure:
+                failures.append(failure)
     return count, failures

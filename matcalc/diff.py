@@ -360,6 +360,15 @@ def _rule_set(rules) -> RuleSet:
     return rules
 
 
+def _gradient(f: E.Expr, x: E.Expr, rules: RuleSet, trace: Trace):
+    """The gradient of a scalar ``f`` as backprop gives it (shaped like x), simplified, or
+    None when every path has zero derivative; and the simplifier that made it."""
+    engine = _Engine(rules, x, None, trace)
+    simplify = _simplifier(rules, engine, trace)
+    g = engine.backprop(f, E.const(1.0))
+    return (None if g is None else simplify(g)), simplify
+
+
 def derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) -> Derivation:
     """The numerator-layout derivative of ``expr`` with respect to ``wrt``, with its trace."""
     rules = _rule_set(rules)
@@ -368,12 +377,9 @@ def derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) ->
     lang = rules.language
     trace = Trace()
     if not f.shape:
-        engine = _Engine(rules, x, None, trace)
-        simplify = _simplifier(rules, engine, trace)
-        g = engine.backprop(f, E.const(1.0))
+        g, simplify = _gradient(f, x, rules, trace)
         if g is None:                                  # every path has zero derivative
             return Derivation(f, x, _zero(derivative_shape(f.shape, x.shape), lang), trace)
-        g = simplify(g)
         answer = g if not x.shape else _transposed(g, lang)
         return Derivation(f, x, simplify(answer), trace, simplify)
     column = f if len(f.shape) != 2 or f.shape[0] != 1 else build(TRANSPOSE, (f,), lang=lang)
@@ -538,14 +544,12 @@ def hessian(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) -
     if f.shape or not x.shape:
         d = derive(f, x, rules=rules)
         return derive(_grad(d, rules), x, rules=rules).result
-    # the gradient as backprop gives it (shaped like x, simplified): the derivative's two
-    # transposes (to the numerator layout and back) would only cost time
-    lang = rules.language
-    engine = _Engine(rules, x, None, Trace())
-    g = engine.backprop(f, E.const(1.0))
+    # the gradient as backprop gives it (shaped like x): the derivative's two transposes
+    # (to the numerator layout and back) would only cost time
+    g, _ = _gradient(f, x, rules, Trace())
     if g is None:                                      # every path has zero derivative
-        return _zero(derivative_shape(x.shape, x.shape), lang)
-    return derive(_simplifier(rules, engine, engine.trace)(g), x, rules=rules).result
+        return _zero(derivative_shape(x.shape, x.shape), rules.language)
+    return derive(g, x, rules=rules).result
 
 
 def explain(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) -> "Explanation":

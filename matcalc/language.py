@@ -67,23 +67,23 @@ class Language:
         # operators that negate (numeric neg): of a number, the negative number
         self.negations = frozenset(n for n, spec in self.functions.items()
                                    if spec.numeric == "neg")
-        # by operator: its declared units, as (function name, params) of the constant nodes
-        self.units = {n: frozenset(spec.unit) for n, spec in self.functions.items() if spec.unit}
+        # by operator: its declared units' function names, and (function name, params) of
+        # the constant nodes
+        self.units = {n: (frozenset(name for name, _ in spec.unit), frozenset(spec.unit))
+                      for n, spec in self.functions.items() if spec.unit}
+        # the constant functions that fill a vector (rank 1) or a matrix (rank 2): vector(c)
+        self._fills = {rank: next((spec.name for spec in self.functions.values()
+                                   if spec.params == ("number",) and spec.overloads
+                                   and len(spec.overloads[0].output) == rank
+                                   and not spec.overloads[0].inputs), None)
+                       for rank in (1, 2)}
 
     def get(self, name: str) -> FunctionSpec | None:
         return self.functions.get(name)
 
     def fill(self, rank: int) -> str | None:
         """The constant function that fills a vector (rank 1) or matrix (rank 2): vector(c)."""
-        fills = self.__dict__.get("_fills")
-        if fills is None:
-            fills = self.__dict__["_fills"] = {}
-        if rank not in fills:
-            fills[rank] = next((spec.name for spec in self.functions.values()
-                                if spec.params == ("number",) and spec.overloads
-                                and len(spec.overloads[0].output) == rank
-                                and not spec.overloads[0].inputs), None)
-        return fills[rank]
+        return self._fills.get(rank)
 
     def names(self) -> list[str]:
         """Names a user can call (the grammar's operators excluded)."""

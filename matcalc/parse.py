@@ -866,27 +866,17 @@ def _name_free_dims(typer: "_Typer", nodes: list) -> None:
     how many fresh names were handed out and unified away while typing, so the printed
     text parses back to the same expression (``tr(A + eye)*diag(eye)``, where the first
     eye's fresh name went to A's size)."""
-    u = typer.u
-
-    def roots(term, out: list) -> None:
-        stack = [term]
-        while stack:
-            t = u.find(stack.pop())
-            if t.__class__ is Var:
-                out.append(t)
-            elif isinstance(t, Prod):
-                stack.extend((t.right, t.left))
-
+    unbound = typer.u.unbound
     anchored: list = []
     for shape in typer.vars.values():
         for d in shape:
-            roots(d, anchored)
+            unbound(d, anchored)
     kept = {id(v) for v in anchored}
     free: list = []
     for node in nodes:
         found: list = []
         for d in typer.shape[node.i] or ():
-            roots(d, found)
+            unbound(d, found)
         for v in found:
             if id(v) not in kept:
                 kept.add(id(v))

@@ -451,44 +451,8 @@ class _Shaped:
         self.shape = shape
 
 
-def _deterministic(pat: E.Expr) -> bool:
-    """Whether ``pat`` matches any subject in at most one way: no associative operator
-    in it (only those split a longer run of operands into groups)."""
-    hit = _DETERMINISTIC.get(pat)
-    if hit is None:
-        hit = _DETERMINISTIC[pat] = pat.op not in E.FLATTEN and all(
-            map(_deterministic, pat.args))
-    return hit
-
-
-_DETERMINISTIC: dict = {}
-
-
-def match_one(pat: E.Expr, subj: E.Expr, env: dict, check: Check) -> dict | None:
-    """The one binding under which a :func:`_deterministic` pattern ``pat`` matches
-    ``subj``, or None: :func:`match` without a generator per node."""
-    if pat.op == "var":
-        name = pat.value
-        bound = env.get(name)
-        if bound is not None:
-            return env if bound is subj else None
-        return {**env, name: subj} if check(name, subj) else None
-    if pat.op != subj.op or pat.value != subj.value or len(pat.args) != len(subj.args):
-        return None
-    for p, s in zip(pat.args, subj.args):
-        env = match_one(p, s, env, check)
-        if env is None:
-            return None
-    return env
-
-
 def match(pat: E.Expr, subj: E.Expr, env: dict, check: Check) -> Iterator[dict]:
     """Bindings (extending ``env``) under which ``pat`` matches ``subj``."""
-    if _deterministic(pat):
-        found = match_one(pat, subj, env, check)
-        if found is not None:
-            yield found
-        return
     if pat.op == "var":
         name = pat.value
         bound = env.get(name)
@@ -514,13 +478,6 @@ def match(pat: E.Expr, subj: E.Expr, env: dict, check: Check) -> Iterator[dict]:
 
 def match_args(pats, subjs, env, check) -> Iterator[dict]:
     if not pats:
-        yield env
-        return
-    if all(map(_deterministic, pats)):
-        for p, s in zip(pats, subjs):
-            env = match_one(p, s, env, check)
-            if env is None:
-                return
         yield env
         return
     for env2 in match(pats[0], subjs[0], env, check):

@@ -217,28 +217,17 @@ class _Printer:
         return f"<{kids[0][0]}, {kids[1][0]}>", ATOM
 
 
-@lru_cache(maxsize=None)
 def _numeric(dim) -> bool:
     """Whether a dimension is a number (an identity of fixed size prints it: eye(3))."""
     return isinstance(dim, int)
 
 
-_SIZED: list = [None, frozenset()]      # the language _sized_ops last read, and its answer
-
-
+@lru_cache(maxsize=1)
 def _sized_ops() -> frozenset:
     """Functions of the language whose signature multiplies dimensions (kron, vec, ...):
-    worked out once per language (the printer asks for every node it prints)."""
+    worked out once (the printer asks for every node it prints)."""
     from matcalc.language import builtin_language
-    lang = builtin_language()
-    if _SIZED[0] is not lang:
-        _SIZED[1] = _sized_ops_of(lang)
-        _SIZED[0] = lang
-    return _SIZED[1]
-
-
-def _sized_ops_of(lang) -> frozenset:
-    return frozenset(spec.name for spec in lang.functions.values()
+    return frozenset(spec.name for spec in builtin_language().functions.values()
                      if isinstance(spec.signature, tuple) and any(
                          "*" in d for o in spec.overloads for dims in (*o.inputs, o.output)
                          for d in dims))

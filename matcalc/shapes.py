@@ -153,6 +153,18 @@ class Unifier:
             stack.pop()
         return self._leaf(self.find(t), out)
 
+    def unbound(self, term, out: list) -> list:
+        """Append to ``out`` the unbound variables ``term`` stands for (a product's factors'
+        too), left to right; returns ``out``."""
+        stack = [term]
+        while stack:
+            t = self.find(stack.pop())
+            if t.__class__ is Var:
+                out.append(t)
+            elif isinstance(t, Prod):
+                stack.extend((t.right, t.left))
+        return out
+
     def _leaf(self, t, done: dict) -> int | str:
         if isinstance(t, int):
             return t
