@@ -59,6 +59,11 @@ def _contains(root: E.Expr, target: E.Expr, memo: dict) -> bool:
     found = memo.get(root)
     if found is not None:
         return found
+    try:                                    # the usual case: its operands are known
+        found = memo[root] = root is target or any(map(memo.__getitem__, root.args))
+        return found
+    except KeyError:
+        pass
     stack = [(root, False)]                 # children first, never below a known node
     while stack:
         node, expanded = stack.pop()
@@ -83,6 +88,9 @@ class _Engine:
         self._lin: dict = {}
         self.checks: dict = {}          # where-checks by rule name, for self.condition
         self.run_cache: dict = {}       # per-run arrays of the where-checks (pattern.py)
+        # the conditions on what a node contains: (memo, target, whether it must contain it)
+        self._contain = {"linear": (self._lin, cot, True), "free": (self._lin, cot, False),
+                         "depends": (self._dep, wrt, True), "constant": (self._dep, wrt, False)}
 
     # ---------------------------------------------------------------- conditions
     def depends(self, e: E.Expr) -> bool:
@@ -94,11 +102,7 @@ class _Engine:
     def _containment(self, c: str):
         """For a condition on what a node contains (linear / free: the cotangent, depends /
         constant: the variable): (memo, target, whether it must contain it); else None."""
-        if c == "linear" or c == "free":
-            return self._lin, self.cot, c == "linear"
-        if c == "depends" or c == "constant":
-            return self._dep, self.wrt, c == "depends"
-        return None
+        return self._contain.get(c)
 
     def holds_each(self, c: str, items: tuple) -> list | None:
         """``[condition(c, item) for item in items]`` for the conditions on what a node
@@ -117,6 +121,13 @@ class _Engine:
         return got if want else [not v for v in got]
 
     def condition(self, c: str, e: E.Expr) -> bool:
+        found = self._contain.get(c)
+        if found is not None:               # the most asked, and the dearest
+            memo, target, want = found
+            if target is None:
+                return not want
+            got = memo.get(e)
+            return want == (got if got is not None else _contains(e, target, memo))
         s = e.shape
         if c == "scalar":
             return not s
@@ -142,11 +153,7 @@ class _Engine:
             return "symmetric" in e.props or (e.op == "eye")
         if c == "cotangent":
             return self.cot is not None and e is self.cot
-        found = self._containment(c)
-        if found is None:
-            raise MatcalcError(f"unknown condition {c!r}")
-        memo, target, want = found
-        return want == (target is not None and _contains(e, target, memo))
+        raise MatcalcError(f"unknown condition {c!r}")
 
     # ---------------------------------------------------------------- reverse pass
     def backprop(self, root: E.Expr, seed: E.Expr) -> E.Expr | None:

@@ -222,6 +222,10 @@ class Simplifier:
         """The nodes under ``root`` not simplified yet, children first (no recursion; the
         walk stops at simplified nodes, so a rewrite deep in a big tree costs little)."""
         memo = self.memo
+        if root in memo:
+            return []
+        if all(map(memo.__contains__, root.args)):
+            return [root]                       # the usual case after a rewrite at the top
         order: list[E.Expr] = []
         seen: set[int] = set()
         stack: list[tuple[E.Expr, bool]] = [(root, False)]
