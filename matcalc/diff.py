@@ -77,6 +77,11 @@ def _contains(root: E.Expr, target: E.Expr, memo: dict) -> bool:
     return memo[root]
 
 
+def _negative(e: E.Expr) -> bool:
+    """-u, or a negative number (what build makes of -1)."""
+    return e.op == NEG or (e.op == "const" and e.value < 0)
+
+
 class _Engine:
     def __init__(self, rules: RuleSet, wrt: E.Expr, cot: E.Expr | None, trace: Trace):
         self.rules = rules
@@ -88,6 +93,7 @@ class _Engine:
         self._lin: dict = {}
         self.checks: dict = {}          # where-checks by rule name, for self.condition
         self.run_cache: dict = {}       # per-run arrays of the where-checks (pattern.py)
+        self._negated = False           # the cotangent in flight carries a negation
         # the conditions on what a node contains: (memo, target, whether it must contain it)
         self._contain = {"linear": (self._lin, cot, True), "free": (self._lin, cot, False),
                          "depends": (self._dep, wrt, True), "constant": (self._dep, wrt, False)}
@@ -164,14 +170,24 @@ class _Engine:
             contributions = pending.pop(node, None)
             if not contributions or not self.depends(node):
                 continue
+            if node is self.wrt:
+                result.append(contributions[0] if len(contributions) == 1 else
+                              build(SUM, contributions, lang=self.lang))
+                continue
+            # every adjoint is linear in the cotangent: a negation is carried past the node
+            # (-C through X*w gives -X'*C), not built into each operand's cotangent for the
+            # simplifier to pull out again, rewrite by rewrite
+            negated = all(map(_negative, contributions))
+            if negated:
+                contributions = [c.args[0] if c.op == NEG else E.const(-c.value)
+                                 for c in contributions]
             y = contributions[0] if len(contributions) == 1 else build(SUM, contributions,
                                                                         lang=self.lang)
-            if node is self.wrt:
-                result.append(y)
-                continue
+            self._negated = negated
             for arg, cot in self.operand_cotangents(node, y):
                 if cot is not None:
-                    pending.setdefault(arg, []).append(cot)
+                    pending.setdefault(arg, []).append(
+                        build(NEG, (cot,), lang=self.lang) if negated else cot)
         if not result:
             return None
         return result[0] if len(result) == 1 else build(SUM, result, lang=self.lang)
@@ -212,9 +228,13 @@ class _Engine:
             instantiate(rule.result, {"u": u}, {}, self.lang)
         out = build(HADAMARD, (dfu, y), lang=self.lang) if u.shape else \
             build(PRODUCT, (dfu, y), lang=self.lang)
-        self.trace.steps.append(Step(rule.name, rule.where_text, node, out,
+        self.trace.steps.append(Step(rule.name, rule.where_text, node, self._shown(out),
                                      rule.subgradient))
         return out
+
+    def _shown(self, out: E.Expr) -> E.Expr:
+        """An operand's cotangent as the trace shows it: with the negation carried past."""
+        return build(NEG, (out,), lang=self.lang) if self._negated else out
 
     def adjoint(self, node: E.Expr, position: int, y: E.Expr, args: tuple | None = None
                 ) -> E.Expr | None:
@@ -228,7 +248,8 @@ class _Engine:
                 check = self.checks[rule.name] = where_check(rule.where, self.condition)
             for env in match_args(pat.args, args, {}, check):
                 if rule.result is None:                     # said explicitly: no gradient
-                    self.trace.steps.append(Step(rule.name, rule.where_text, node, y,
+                    self.trace.steps.append(Step(rule.name, rule.where_text, node,
+                                                 self._shown(y),
                                                  "no gradient flows to this operand"))
                     return None
                 env = {**env, "Y": y}
@@ -237,7 +258,8 @@ class _Engine:
                 except ShapeError as exc:
                     raise MatcalcError(f"rule {rule.describe()} built an ill-shaped result "
                                        f"for {node}: {exc}") from None
-                self.trace.steps.append(Step(rule.name, rule.where_text, node, out))
+                self.trace.steps.append(Step(rule.name, rule.where_text, node,
+                                             self._shown(out)))
                 return out
         arg = args[position]
         raise NoRuleError(

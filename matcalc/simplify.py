@@ -475,6 +475,17 @@ class Simplifier:
                 i += 1
         return tuple(runs)
 
+    def _window(self, node: E.Expr, start: int, stop: int) -> E.Expr | None:
+        """The operands ``start:stop`` of an associative node as one node (None if they do
+        not make one)."""
+        args = node.args[start:stop]
+        if len(args) == 1:
+            return args[0]
+        try:
+            return build(node.op, args, node.value, self.lang)
+        except ShapeError:
+            return None
+
     def _rewrite(self, node: E.Expr) -> E.Expr:
         clean = self._clean_runs(node)
         index = self.index
@@ -497,11 +508,15 @@ class Simplifier:
             for env, start, stop in match_window(rule.pattern, node, self._check(rule),
                                                  clean=clean):
                 dims = dim_map(rule.variables, env)
-                matched = node if start == 0 and stop == len(node.args) else None
-                if matched is not None and len(rule.pattern.shape) == len(matched.shape):
-                    for d, actual in zip(rule.pattern.shape, matched.shape):
-                        if isinstance(d, str):
-                            dims.setdefault(d, actual)      # constants sized like the match
+                if any(isinstance(d, str) and d not in dims for d in rule.pattern.shape):
+                    # a constant's size no name binds (vector(0) in vector(0)*u'): the size
+                    # of what the pattern matched, the whole node or a window of its operands
+                    matched = node if start == 0 and stop == len(node.args) else \
+                        self._window(node, start, stop)
+                    if matched is not None and len(rule.pattern.shape) == len(matched.shape):
+                        for d, actual in zip(rule.pattern.shape, matched.shape):
+                            if isinstance(d, str):
+                                dims.setdefault(d, actual)
                 try:
                     result = instantiate(rule.result, env, dims, self.lang)
                 except ShapeError:
