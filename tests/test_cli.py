@@ -244,3 +244,16 @@ def test_help_shows_the_repl_and_examples(elsewhere):
     assert r.returncode == 0
     assert "-c QUERY" in r.stdout and 'matcalc -c "d/dx x\'*A*x"' in r.stdout
     assert "matcalc < queries.txt" in r.stdout
+
+
+def test_a_script_with_a_byte_that_is_not_utf8(elsewhere):
+    # in a UTF-8 locale stdin is strict: reading the bad line raised UnicodeDecodeError and
+    # printed a traceback; now that line fails clearly and the next ones are answered
+    env = dict(os.environ, PYTHONIOENCODING="utf-8:strict")
+    r = subprocess.run([sys.executable, "-m", "matcalc"], input=b"x\xff*y\nd/dx x'*x\n",
+                       capture_output=True, env=env, cwd=elsewhere, timeout=120)
+    err = r.stderr.decode("utf-8", "replace")
+    assert r.returncode == 1 and "Traceback" not in err
+    assert err.startswith("matcalc: line 1: a byte that is not UTF-8 text (0xff); save the "
+                          "input as UTF-8\n  at column 2:"), err
+    assert r.stdout.decode().startswith("2xᵀ\n")
