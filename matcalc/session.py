@@ -192,7 +192,8 @@ class Session:
                                          "denominator: the transpose of the numerator-layout "
                                          "answer"))
         if explain:
-            lines.append(f"  rules that fired ({len(steps)}):")
+            what = "; the Hessian's second pass is not listed" if kind == "hessian" else ""
+            lines.append(f"  rules that fired ({len(steps)}{what}):")
             for i, step in enumerate(steps, 1):
                 lines.append(f"  {i:3d}. {step.rule} ({step.where}): {step.before}  →  "
                              f"{step.after}")
