@@ -63,6 +63,8 @@ def _build(only: str | None = None) -> argparse.ArgumentParser:
                        help="declare a shape: x=n, A=m,n, c= (scalar); repeatable")
         p.add_argument("--assume", action="append", default=[], metavar="NAME=PROP",
                        help="symmetric, diagonal or posdef; repeatable")
+        p.add_argument("--rules", action="append", default=[], metavar="FILE",
+                       help="load a rules file of your own (its functions); repeatable")
         p.add_argument("--json", action="store_true", help="print one JSON object")
     for name, what in (("diff", "the derivative in numerator layout"),
                        ("grad", "the gradient of a scalar, shaped like the variable"),
@@ -91,7 +93,8 @@ def _build(only: str | None = None) -> argparse.ArgumentParser:
     if only in (None, "check-rules"):
         c = sub.add_parser("check-rules", help="prove rules numerically (all built-in rules, "
                            "or the rules of the given files)")
-        c.add_argument("files", nargs="*", metavar="FILE")
+        c.add_argument("files", nargs="*", metavar="FILE",
+                       help="a rules file of your own, e.g. examples/user_rules.yaml")
         c.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     return top
 
@@ -116,9 +119,12 @@ def _shapes(items: list[str]) -> dict[str, tuple]:
 
 
 def _run_parse(args) -> int:
+    import matcalc
     from matcalc.parse import parse
+    language = matcalc.load_rules(*args.rules).language if args.rules else None
     expr = parse(args.expr, shapes=_shapes(args.shape), assume=_declarations(args.assume,
-                                                                            "assume"))
+                                                                            "assume"),
+                 language=language)
     variables = {name: v.shape_text for name, v in expr.variables().items()}
     if args.json:
         print(json.dumps({"input": args.expr, "expr": str(expr), "unicode": expr.unicode(),
@@ -153,6 +159,8 @@ def _run_derivative(args) -> int:
     rules = matcalc.load_rules(*args.rules) if args.rules else builtin_rules()
     shapes = _shapes(args.shape)
     assume = _declarations(args.assume, "assume")
+    if not args.wrt.strip().isidentifier():
+        raise MatcalcError(f"--wrt {args.wrt!r}: expected the name of a variable, e.g. --wrt x")
     f = parse(args.expr, shapes, assume, language=rules.language)
     if args.command == "diff":
         d = derive(f, args.wrt, rules=rules)
@@ -190,6 +198,9 @@ def _run_derivative(args) -> int:
         print(f"  where:  {variables or 'no variables'}")
         print(f"  text:   {answer}")
         if args.explain:
+            what = "; the Hessian's second pass is not listed" \
+                if args.command == "hessian" else ""
+            print(f"  rules that fired ({len(steps)}{what}):")
             for i, step in enumerate(steps, 1):
                 print(f"  {i:3d}. {step.rule} ({step.where}): {step.before}  →  {step.after}")
                 if step.note:
@@ -242,7 +253,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     except MatcalcError as exc:
-        print(f"matcalc: {exc}", file=sys.stderr)
+        from matcalc.errors import UnknownFunctionError
+        message = str(exc)
+        if isinstance(exc, UnknownFunctionError) and not getattr(args, "rules", True):
+            head, sep, rest = message.partition("\n")
+            message = f"{head} (functions of your own come from --rules FILE){sep}{rest}"
+        print(f"matcalc: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

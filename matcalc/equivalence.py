@@ -347,7 +347,7 @@ def check_derivative(f: E.Expr, wrt: str, answer: E.Expr, kind: str = "diff",
     if done == 0:
         raise MatcalcError(f"could not check the derivative of {f}: every random point gave "
                            "NaN, inf or a singular matrix")
-    query = f"{'d/d' + wrt if kind == 'diff' else kind + ' by ' + wrt} {f}"
+    query = f"d/d{wrt} {f}" if kind == "diff" else f"{kind}({f}, {wrt})"
     return DerivativeCheck(query, done, *worst, ok, point[0], point[1], note)
 
 

@@ -183,14 +183,15 @@ def _syntax_error(text: str, exc) -> ParseError:
     if isinstance(exc, UnexpectedCharacters):
         pos = exc.pos_in_stream
         ch = text[pos]
+        if "\udc80" <= ch <= "\udcff":           # a byte that was not UTF-8 (surrogateescape)
+            return _error(ParseError, f"a byte that is not UTF-8 text ({ord(ch) - 0xDC00:#04x});"
+                                      " save the input as UTF-8", text, pos)
         msg = f"unexpected character {ch!r}"
         if not ch.isprintable() or ord(ch) > 127:
             msg += f" (U+{ord(ch):04X})"
-        hint = {"[": "matrices are named (A, B, ...) rather than written out",
-                "=": "an expression has no '='",
-                "|": "write abs(x) for the absolute value or norm1(x) for the 1-norm",
-                ".": "elementwise operators are '.*', './' and '.^'",
-                ";": "one expression at a time"}.get(ch)
+        hint = _CHAR_HINTS.get(ch)
+        if hint is None and ch in _SUPERSCRIPTS:
+            hint = "write a power with ^, as in x^2 (superscripts are only printed)"
         return _error(ParseError, msg + (f"; {hint}" if hint else ""), text, pos)
     if isinstance(exc, UnexpectedEOF):
         return _eof_error(text, set(exc.expected))
@@ -207,12 +208,39 @@ def _syntax_error(text: str, exc) -> ParseError:
     if expected & _OPERAND_START and tok.type not in _OPERAND_TOKENS:
         if prev is None:
             return _error(ParseError, f"expected an operand before {shown!r}", text, pos)
-        return _error(ParseError, f"expected an operand after {prev!r}, got {shown!r}", text, pos)
+        hint = "; write a power with ^, as in x^2" if prev == shown == "*" else ""
+        return _error(ParseError, f"expected an operand after {prev!r}, got {shown!r}{hint}",
+                      text, pos)
     if tok.type in _OPERAND_TOKENS and not expected & _OPERAND_START:
         return _error(ParseError, f"missing operator before {shown!r} (write '*' for a product)",
                       text, pos)
     words = sorted({_WORDS.get(t, t) for t in expected})
     return _error(ParseError, f"unexpected {shown!r}; expected {', '.join(words)}", text, pos)
+
+
+# what a character the grammar does not know was probably meant to be
+_TRANSPOSE = "write ' (or ᵀ) for the transpose"
+_PRODUCT = "write * for a product"
+_CHAR_HINTS = {
+    "[": "matrices are named (A, B, ...) rather than written out",
+    "=": "an expression has no '='",
+    "|": "write abs(x) for the absolute value or norm1(x) for the 1-norm",
+    ".": "elementwise operators are '.*', './' and '.^'",
+    ";": "one expression at a time",
+    "′": _TRANSPOSE, "’": _TRANSPOSE, "‘": _TRANSPOSE, "`": _TRANSPOSE, "´": _TRANSPOSE,
+    "×": _PRODUCT, "⋅": _PRODUCT, "∙": _PRODUCT, "•": _PRODUCT,
+    "∘": "write .* (or ⊙) for the elementwise product",
+    "⊗": "write kron(A, B) for the Kronecker product",
+    "÷": "write / to divide by a scalar, ./ (or ⊘) elementwise",
+    "⁻": "write inv(X) or X^-1 for the inverse, x^-2 for a negative power",
+    "√": "write sqrt(x)",
+    "∑": "write sum(x)",
+    "{": "group with ( and )", "}": "group with ( and )",
+    "\\": "LaTeX is only printed; type the expression as text, like x'*A*x",
+    "\u00a0": "a non-breaking space: type an ordinary space",
+    "\u200b": "an invisible zero-width space: delete it",
+}
+_SUPERSCRIPTS = "⁰¹²³⁴⁵⁶⁷⁸⁹"
 
 
 def _eof_error(text: str, expected: set) -> ParseError:

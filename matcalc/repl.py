@@ -270,6 +270,10 @@ def interactive(session: Session | None = None) -> int:
 
 def main(session: Session | None = None) -> int:
     """``matcalc`` with no arguments: interactive at a terminal, else a script on stdin."""
+    try:        # a byte that is not UTF-8 becomes a clear error on its line, not a traceback
+        sys.stdin.reconfigure(errors="surrogateescape")
+    except (AttributeError, ValueError):
+        pass
     if sys.stdin.isatty():
         return interactive(session)
     return run_lines(sys.stdin, session)

@@ -7,6 +7,7 @@ numbers come from ``yaml.compose`` on the same text, so errors can say
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,9 +66,7 @@ def read_records(path: Path, sections: dict[str, tuple[set[str], set[str]]]) -> 
         data = yaml.safe_load(text)
         tree = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{shown}:{mark.line + 1}" if mark else shown
-        raise RuleFileError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise RuleFileError(_yaml_message(shown, text, exc)) from None
     if data is None:
         return []
     if not isinstance(data, dict):
@@ -95,6 +94,33 @@ def read_records(path: Path, sections: dict[str, tuple[set[str], set[str]]]) -> 
                     raise rec.error(f"missing required key '{key}'")
             for key in item:
                 if key not in allowed:
-                    raise rec.error(f"unknown key '{key}'; allowed: {', '.join(sorted(allowed))}")
+                    close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+                    hint = f" (did you mean '{close[0]}'?)" if close else ""
+                    raise rec.error(f"unknown key '{key}'{hint}; allowed: "
+                                    f"{', '.join(sorted(allowed))}")
             records.append(rec)
     return records
+
+
+# what usually causes each of PyYAML's complaints, in a rules file
+_YAML_HINTS = (
+    ("found '<scalar>'", "text after a quoted value, or a quote left open above"),
+    ("<block end>", "check the indentation: every key of a record starts in the column "
+                    "of its 'name'"),
+    ("mapping values are not allowed", "a value that contains ': ' must be quoted"),
+    ("'\\t'", "indent with spaces: YAML does not allow tabs"),
+)
+
+
+def _yaml_message(shown: str, text: str, exc) -> str:
+    """``FILE:LINE: not valid YAML: ...`` with the column, a caret and a likely cause."""
+    problem = getattr(exc, "problem", None) or str(exc)
+    mark = getattr(exc, "problem_mark", None)
+    if mark is None:
+        return f"{shown}: not valid YAML: {problem}"
+    hint = next((h for key, h in _YAML_HINTS if key in problem), None)
+    lines = text.split("\n")
+    source = lines[mark.line] if mark.line < len(lines) else ""
+    return (f"{shown}:{mark.line + 1}: not valid YAML: {problem}" + (f" ({hint})" if hint else "")
+            + f"\n  at line {mark.line + 1}, column {mark.column + 1}:\n    "
+            + source.replace("\t", " ") + "\n    " + " " * mark.column + "^")

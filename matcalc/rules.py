@@ -23,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from matcalc import expr as E
-from matcalc.errors import MatcalcError, RuleFileError
+from matcalc.errors import MatcalcError, RuleFileError, ShapeError
 from matcalc.language import FUNCTION_KEYS, Language, builtin_language
 from matcalc.rulefile import Record, read_records
 
@@ -168,6 +168,11 @@ def _compile(rec: Record, lang: Language) -> Rule:
         try:
             both = parse(text, assume=props, language=lang, kinds=joint)
         except MatcalcError as exc:
+            # the joint text wraps both fields in <..., ...>, so an error that is not about
+            # shapes (a syntax error, an unknown function) is reported for the field alone,
+            # or it would speak of brackets the user never wrote
+            if not isinstance(exc, ShapeError):
+                _parse(rec, key_to, lang, {}, props, joint)
             raise rec.error(f"the result cannot have the shape the pattern gives it: "
                             f"{str(exc).splitlines()[0]}", key_to) from None
         result = both.args[1].args[1] if section == "adjoints" else both.args[1]

@@ -192,7 +192,8 @@ class Session:
                                          "denominator: the transpose of the numerator-layout "
                                          "answer"))
         if explain:
-            lines.append(f"  rules that fired ({len(steps)}):")
+            what = "; the Hessian's second pass is not listed" if kind == "hessian" else ""
+            lines.append(f"  rules that fired ({len(steps)}{what}):")
             for i, step in enumerate(steps, 1):
                 lines.append(f"  {i:3d}. {step.rule} ({step.where}): {step.before}  →  "
                              f"{step.after}")
@@ -429,9 +430,57 @@ class Session:
             self.dims[name] = size
             return Reply("info", [f"{name} = {size} (a dimension: :eval, :check and :equal "
                                   "use it; answers keep the name)"])
+        owner = self._sized_by(name)
+        if owner is not None:          # a name is a dimension or a variable, never both
+            raise _user_error(f"{name} is a dimension ({owner}): give it a whole number of at "
+                              f"least 1, such as {name} = 3", line, value_at)
         value = parse_value(text, line, value_at)
+        self._check_fits(name, value, line, value_at)
         self.values[name] = value
         return Reply("info", [f"{name} = {json.dumps(value)} (a value, for :eval)"])
+
+    def _sized_by(self, name: str) -> str | None:
+        """``x: vector(n)`` or ``n = 3`` when ``name`` is already a dimension, else None."""
+        for var in sorted(self.shapes):
+            if name in self.shapes[var]:
+                return self._declaration(var)
+        return f"you set {name} = {self.dims[name]}" if name in self.dims else None
+
+    def _check_fits(self, name: str, value, line: str, pos: int) -> None:
+        """A value for a declared name has its kind and its known sizes (as :eval wants)."""
+        from matcalc.shapes import format_shape
+        if name in self.shapes:
+            want = self.shapes[name]
+        elif name in self.kinds:
+            want = {1: ("?",), "row": (1, "?"), 2: ("?", "?"), "square": ("?", "?")}[
+                self.kinds[name]]
+        else:
+            return
+        got = _shape_of(value)
+        if len(want) == 0:                  # a scalar: one number, however nested
+            fits = all(d == 1 for d in got)
+            sizes = ()
+        elif len(want) == 1:                # a column: (n,) or (n, 1)
+            fits = len(got) == 1 or (len(got) == 2 and got[1] == 1)
+            sizes = got[:1]
+        elif want[0] == 1:                  # a row: (n,) or (1, n)
+            fits = len(got) == 1 or (len(got) == 2 and got[0] == 1)
+            sizes = (1, got[-1])
+        else:
+            fits = len(got) == 2 and (self.kinds.get(name) != "square" or got[0] == got[1])
+            sizes = got
+        known = {d: self.dims[d] for d in want if isinstance(d, str) and d in self.dims}
+        if fits:
+            fits = all(self.dims.get(d, s) == s if isinstance(d, str) else d == s
+                       for d, s in zip(want, sizes) if d != "?")
+        if fits:
+            return
+        given = ("is one number" if not got else f"has {got[0]} numbers" if len(got) == 1
+                 else f"is a {got[0]}×{got[1]} matrix")
+        declared = self._declaration(name).split(": ", 1)[1]
+        bound = " and ".join(f"{d} = {v}" for d, v in known.items())
+        raise _user_error(f"{name} is a {declared}{' with ' + bound if bound else ''}, but this "
+                          f"value {given}", line, pos)
 
     def _is_dimension(self, name: str) -> bool:
         """``n = 3`` fixes a dimension; ``c = 3`` or ``x = 3`` gives a value."""
@@ -458,11 +507,19 @@ def parse_value(text: str, line: str, pos: int):
     """A number, or a (nested) list of numbers, from JSON-like text such as [1, 2.5, -3]."""
     expected = ("expected a number or a list of numbers, like 2.5, [1, 2, 3] or "
                 "[[1, 2], [3, 4]]")
+    def refuse(word):
+        raise ValueError(word)
+
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=refuse)       # no NaN or Infinity
     except ValueError as exc:
-        col = getattr(exc, "pos", 0)
-        raise _user_error(expected, line, pos + col) from None
+        col = getattr(exc, "pos", None)
+        if col is None:                                        # NaN, Infinity
+            col = text.find(str(exc))
+        raise _user_error(expected, line, pos + max(col, 0)) from None
+    if not _finite(value):
+        raise _user_error("a value is a finite number: this one is too large for a float",
+                          line, pos)
     shape = _shape_of(value)
     if shape is None:
         raise _user_error("rows of different lengths, or an entry that is not a number; "
@@ -484,3 +541,9 @@ def _shape_of(value):
             return None
         return (len(value),) + shapes[0]
     return None
+
+
+def _finite(value) -> bool:
+    if isinstance(value, float):
+        return value - value == 0.0                     # false for inf and nan
+    return all(_finite(v) for v in value) if isinstance(value, list) else True

@@ -16,6 +16,16 @@ from contextlib import contextmanager
 import pytest
 from hypothesis import HealthCheck, settings
 
+# Subprocesses (the CLI and REPL tests) must run the matcalc these tests import.  With
+# PYTHONPATH=. and a test's cwd elsewhere, "." named that other folder, and a child process
+# silently imported whatever matcalc the environment had installed (another checkout).
+import matcalc  # noqa: E402
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(matcalc.__file__)))
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [_ROOT] + [os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+               if p and os.path.abspath(p) != _ROOT])
+
 settings.register_profile(
     "ci", derandomize=True, max_examples=200, deadline=None, print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -244,3 +244,45 @@ def test_help_shows_the_repl_and_examples(elsewhere):
     assert r.returncode == 0
     assert "-c QUERY" in r.stdout and 'matcalc -c "d/dx x\'*A*x"' in r.stdout
     assert "matcalc < queries.txt" in r.stdout
+
+
+def test_a_script_with_a_byte_that_is_not_utf8(elsewhere):
+    # in a UTF-8 locale stdin is strict: reading the bad line raised UnicodeDecodeError and
+    # printed a traceback; now that line fails clearly and the next ones are answered
+    env = dict(os.environ, PYTHONIOENCODING="utf-8:strict")
+    r = subprocess.run([sys.executable, "-m", "matcalc"], input=b"x\xff*y\nd/dx x'*x\n",
+                       capture_output=True, env=env, cwd=elsewhere, timeout=120)
+    err = r.stderr.decode("utf-8", "replace")
+    assert r.returncode == 1 and "Traceback" not in err
+    assert err.startswith("matcalc: line 1: a byte that is not UTF-8 text (0xff); save the "
+                          "input as UTF-8\n  at column 2:"), err
+    assert r.stdout.decode().startswith("2xᵀ\n")
+
+
+def test_parse_reads_functions_from_a_rules_file(elsewhere):
+    user = os.path.join(os.path.dirname(__file__), "..", "examples", "user_rules.yaml")
+    r = run("parse", "softplus(x)", "--rules", user, cwd=elsewhere)
+    assert r.returncode == 0 and r.stdout.startswith("softplus(x)\n  shape:  n×1\n"), r.stderr
+
+
+def test_an_unknown_function_points_at_rules_files(elsewhere):
+    r = run("diff", "sum(softplus(x))", "--wrt", "x", cwd=elsewhere)
+    first = r.stderr.splitlines()[0]
+    assert r.returncode == 1 and first.startswith("matcalc: unknown function 'softplus'")
+    assert first.endswith("(functions of your own come from --rules FILE)")
+
+
+@pytest.mark.parametrize("wrt", ["2", "x y", "x'"])
+def test_wrt_must_be_a_name(wrt, elsewhere):
+    r = run("diff", "x'*x", "--wrt", wrt, cwd=elsewhere)
+    assert r.returncode == 1
+    assert r.stderr == f"matcalc: --wrt {wrt!r}: expected the name of a variable, e.g. --wrt x\n"
+
+
+def test_explain_has_a_header_and_says_what_a_hessian_lists(elsewhere):
+    r = run("diff", "log(det(X))", "--wrt", "X", "--explain", cwd=elsewhere)
+    assert r.stdout.splitlines()[4] == "  rules that fired (8):"          # as in the REPL
+    r = run("hessian", "x'*A*x", "--wrt", "x", "--explain", "--check", cwd=elsewhere)
+    lines = r.stdout.splitlines()
+    assert lines[4] == "  rules that fired (7; the Hessian's second pass is not listed):"
+    assert any(line.startswith("check hessian(x'*A*x, x): ") for line in lines), lines

@@ -78,6 +78,8 @@ def test_declarations_persist_and_change_answers(s):
     ("d/d x'*x", "a derivative is written ∂/∂x EXPR", 1),
     ("é: scalar", "'é' is not a name matcalc reads", 1),
     ("x, sum: vector(n)", "sum is a function of the language", 4),
+    ("x = 1e999", "a value is a finite number", 5),
+    ("x = [1, NaN]", "expected a number or a list of numbers", 9),
 ])
 def test_errors_say_what_where_and_what_was_expected(s, line, message, column):
     text = error(s, line)
@@ -113,6 +115,42 @@ def test_a_bound_dimension_fixes_numeric_sizes(s):
     assert say(s, "n = 3")[0].startswith("n = 3 (a dimension")
     assert "n = 3" in say(s, ":check d/dx x'*A*x")[0]
     assert "but the given sizes already made n = 3" in error(s, ":eval x'*x, x = [1, 2]")
+
+
+def test_a_dimension_takes_only_a_whole_number(s):
+    # it used to become a value as well ("n = 3 (a dimension)" and "n = 2.5" side by side)
+    say(s, "x: vector(n)")
+    assert error(s, "n = 2.5").startswith("n is a dimension (x: vector (n×1)): give it a "
+                                          "whole number of at least 1, such as n = 3")
+    assert error(s, "n = [1, 2]").startswith("n is a dimension")
+    say(s, "k = 2")
+    assert error(s, "k = -1").startswith("k is a dimension (you set k = 2)")
+    assert "n = 2.5" not in say(s, ":vars") and "k = -1" not in say(s, ":vars")
+    assert say(s, "m = 2.5") == ["m = 2.5 (a value, for :eval)"]   # m is no dimension here
+
+
+@pytest.mark.parametrize("declare, value, message", [
+    ("x: vector(n)", "[[1, 2], [3, 4]]", "x is a vector (n×1), but this value is a 2×2 matrix"),
+    ("x: vector(3)", "[1, 2]", "x is a vector (3×1), but this value has 2 numbers"),
+    ("x: vector(n); n = 3", "[1, 2]", "x is a vector (n×1) with n = 3, but this value has 2"),
+    ("c: scalar", "[1, 2]", "c is a scalar, but this value has 2 numbers"),
+    ("r: row(k)", "[[1], [2]]", "r is a row vector (1×k), but this value is a 2×1 matrix"),
+    ("S: matrix symmetric", "[[1, 2, 3]]", "S is a square matrix (sizes from use), symmetric, "
+                                           "but this value is a 1×3 matrix"),
+])
+def test_a_value_must_fit_its_declaration(s, declare, value, message):
+    # caught when typed rather than at the next :eval
+    say(s, declare)
+    text = error(s, f"{declare.split(':')[0]} = {value}")
+    assert text.startswith(message), text
+    assert text.split("\n")[1] == "  at line 1, column 5:"
+
+
+def test_values_that_fit_their_declaration(s):
+    say(s, "x: vector(n); r: row(n); c: scalar; A: matrix(n, 2); n = 3")
+    for line in ("x = [1, 2, 3]", "x = [[1], [2], [3]]", "r = [1, 2, 3]", "r = [[1, 2, 3]]",
+                 "c = 2", "c = [[2]]", "A = [[1, 2], [3, 4], [5, 6]]"):
+        assert say(s, line)[0].endswith("(a value, for :eval)"), line
 
 
 def test_check_uses_backprop_and_central_differences(s):
