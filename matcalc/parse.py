@@ -192,6 +192,8 @@ def _syntax_error(text: str, exc) -> ParseError:
         hint = _CHAR_HINTS.get(ch)
         if hint is None and ch in _SUPERSCRIPTS:
             hint = "write a power with ^, as in x^2 (superscripts are only printed)"
+        elif hint is None and ch.isdigit():
+            hint = "numbers are written with the digits 0-9"
         return _error(ParseError, msg + (f"; {hint}" if hint else ""), text, pos)
     if isinstance(exc, UnexpectedEOF):
         return _eof_error(text, set(exc.expected))
@@ -239,6 +241,7 @@ _CHAR_HINTS = {
     "\\": "LaTeX is only printed; type the expression as text, like x'*A*x",
     "\u00a0": "a non-breaking space: type an ordinary space",
     "\u200b": "an invisible zero-width space: delete it",
+    "𝟙": "𝟙 is how the all-ones vector is printed: type vector(1) (matrix(1) for a matrix)",
 }
 _SUPERSCRIPTS = "⁰¹²³⁴⁵⁶⁷⁸⁹"
 
