@@ -492,6 +492,16 @@ def _transposed(g: E.Expr, lang) -> E.Expr:
     return build(SUM, parts, lang=lang)
 
 
+def _renamed(root: E.Expr, old: E.Expr, new: E.Expr) -> E.Expr:
+    """``root`` with the variable ``old`` replaced by ``new`` (same name and shape)."""
+    done: dict = {}
+    for node in root.walk():
+        args = tuple(done[a] for a in node.args)
+        done[node] = new if node is old else node if args == node.args else E.make(
+            node.op, args, node.shape, node.value, node.props)
+    return done[root]
+
+
 def _zero(shape: tuple, lang) -> E.Expr:
     """The zero derivative: 0, or vector(0) / matrix(0) of the derivative's shape."""
     return filled(0.0, shape, lang)
@@ -570,6 +580,12 @@ def hessian(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) -
     rules = _rule_set(rules)
     f = _as_expr(expr, shapes, assume, rules)
     x = _variable(f, wrt)
+    if "symmetric" in x.props:
+        # by the free entries, as diff by S is: the gradient of logdet(S) simplifies to inv(S)
+        # (S' = S), right at S but not off it, so its derivative would lose a commutation
+        free = E.var(x.value, x.shape)
+        h = _renamed(hessian(_renamed(f, x, free), free, rules=rules), free, x)
+        return _simplifier(rules, _Engine(rules, x, None, Trace()), Trace())(h)
     if f.shape or not x.shape:
         d = derive(f, x, rules=rules)
         return derive(_grad(d, rules), x, rules=rules).result

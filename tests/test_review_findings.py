@@ -76,3 +76,23 @@ def test_an_identity_constant_sized_by_a_product_matches_inside_a_longer_product
     d = matcalc.diff("x'*commutation(X')*commutation(X)*kron(v,w)", "x",
                      shapes={"X": "p,q", "v": "q", "w": "p"})
     assert "commutation" not in str(d)
+
+
+@pytest.mark.parametrize("text, assume", [
+    ("logdet(S)", "posdef"), ("tr(S*S)", "symmetric"), ("tr(S*A*S)", "symmetric"),
+    ("x'*inv(S)*x", "posdef"), ("tr(D*D*A)", "diagonal"),
+    ("-0.5*logdet(S) - 0.5*(x - m)'*inv(S)*(x - m)", "posdef"),
+])
+def test_hessian_by_a_symmetric_matrix_is_by_its_free_entries(text, assume):
+    # found by fresh-seed Hessian probes: the gradient of logdet(S) simplifies to inv(S) with
+    # S' = S, which is right at S but not off it, so the Hessian lost the commutation matrix
+    # (-kron(inv(S), inv(S)) instead of -K*kron(inv(S), inv(S))) while diff by S keeps it
+    name = "D" if "D" in text else "S"
+    f = matcalc.parse(text, assume={name: assume})
+    h = matcalc.hessian(f, name)
+    assert matcalc.check_derivative(f, name, h, kind="hessian", seed=1), f"{text}: {h}"
+
+
+def test_hessian_of_logdet_by_a_symmetric_matrix_keeps_the_commutation():
+    assert str(matcalc.hessian("logdet(S)", "S", assume={"S": "posdef"})) == \
+        "-commutation(S)*kron(inv(S), inv(S))"
