@@ -580,13 +580,16 @@ def hessian(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) -
     rules = _rule_set(rules)
     f = _as_expr(expr, shapes, assume, rules)
     x = _variable(f, wrt)
+    if f.shape:
+        raise MatcalcError(f"hessian needs a scalar expression; {f} is {f.shape_text} (diff "
+                           "gives its Jacobian)")
     if "symmetric" in x.props:
         # by the free entries, as diff by S is: the gradient of logdet(S) simplifies to inv(S)
         # (S' = S), right at S but not off it, so its derivative would lose a commutation
         free = E.var(x.value, x.shape)
         h = _renamed(hessian(_renamed(f, x, free), free, rules=rules), free, x)
         return _simplifier(rules, _Engine(rules, x, None, Trace()), Trace())(h)
-    if f.shape or not x.shape:
+    if not x.shape:
         d = derive(f, x, rules=rules)
         return derive(_grad(d, rules), x, rules=rules).result
     # the gradient as backprop gives it (shaped like x): the derivative's two transposes

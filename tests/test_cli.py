@@ -197,6 +197,7 @@ def test_numpy_output_comes_from_the_code_generator(elsewhere):
     (["diff", "x'*A*", "--wrt", "x"], "matcalc: expected an operand after '*'"),
     (["diff", "x'*A*x", "--wrt", "y"], "matcalc: 'y' does not occur in x'*A*x"),
     (["grad", "A*x", "--wrt", "x"], "matcalc: grad needs a scalar expression"),
+    (["hessian", "S*x", "--wrt", "S"], "matcalc: hessian needs a scalar expression"),
     (["diff", "x", "--wrt", "x", "--rules", "no-such-file.yaml"],
      "matcalc: no-such-file.yaml: cannot read"),
     (["-c", "d/dx x'*A*"], "matcalc: expected an operand after '*'"),
