@@ -400,6 +400,13 @@ def _gradient(f: E.Expr, x: E.Expr, rules: RuleSet, trace: Trace):
 
 def derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) -> Derivation:
     """The numerator-layout derivative of ``expr`` with respect to ``wrt``, with its trace."""
+    return _derive(expr, wrt, shapes, assume, rules)
+
+
+def _derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None,
+            symmetric: bool = False) -> Derivation:
+    """:func:`derive`; ``symmetric``: the Jacobian is known to equal its transpose (the
+    derivative of a gradient), so the form read off is the answer as it stands."""
     rules = _rule_set(rules)
     f = _as_expr(expr, shapes, assume, rules)
     x = _variable(f, wrt)
@@ -444,7 +451,8 @@ def derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) ->
     if k is None:                                       # every term cancelled
         shape = derivative_shape(f.shape if not x.shape else column.shape, x.shape)
         return Derivation(f, x, _zero(shape, lang), trace)
-    answer = _shape_stand_ins(_transposed(simplify(k), lang), cot, (x, f), lang)
+    k = simplify(k)                             # the Jacobian's transpose
+    answer = _shape_stand_ins(k if symmetric else _transposed(k, lang), cot, (x, f), lang)
     if not x.shape and column is not f:        # a row by a scalar stays a row (f's shape)
         answer = build(TRANSPOSE, (simplify(answer),), lang=lang)
     return Derivation(f, x, _free_of(simplify(answer), cot, f), trace)
@@ -597,7 +605,8 @@ def hessian(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) -
     g, _ = _gradient(f, x, rules, Trace())
     if g is None:                                      # every path has zero derivative
         return _zero(derivative_shape(x.shape, x.shape), rules.language)
-    return derive(g, x, rules=rules).result
+    # a Hessian is symmetric: what is read off (the Jacobian's transpose) is the answer
+    return _derive(g, x, rules=rules, symmetric=True).result
 
 
 def explain(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) -> "Explanation":

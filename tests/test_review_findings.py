@@ -95,4 +95,4 @@ def test_hessian_by_a_symmetric_matrix_is_by_its_free_entries(text, assume):
 
 def test_hessian_of_logdet_by_a_symmetric_matrix_keeps_the_commutation():
     assert str(matcalc.hessian("logdet(S)", "S", assume={"S": "posdef"})) == \
-        "-commutation(S)*kron(inv(S), inv(S))"
+        "-kron(inv(S), inv(S))*commutation(S)"
