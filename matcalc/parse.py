@@ -304,10 +304,11 @@ class _Mismatch(Exception):
         super().__init__(reason)
         self.typer, self.node, self.spec, self.reason = typer, node, spec, reason
 
-    def error(self) -> ShapeError:
+    def error(self, hint: str = "") -> ShapeError:
         typer = self.typer
-        return _error(ShapeError, typer._mismatch(self.node, self.spec, self.reason),
-                      typer.text, self.node.at)
+        message = typer._mismatch(self.node, self.spec, self.reason)
+        return _error(ShapeError, f"{message}\n{hint}" if hint else message, typer.text,
+                      self.node.at)
 
 
 def _more_names(used: frozenset):
@@ -1001,7 +1002,8 @@ def _infer_kinds(text, lang, shapes, assume, names, nodes, kinds, used) -> _Type
             break
         if typer is None:
             if isinstance(first_error, _Mismatch):
-                raise first_error.error() from None
+                raise first_error.error(_scalar_hint(text, lang, shapes, assume, names, nodes,
+                                                     ranks, used, free)) from None
             raise first_error from None
     for node in leaves:                    # a scalar right of a matrix or row: A*b, a'*X*b
         name = node.value
@@ -1019,6 +1021,22 @@ def _infer_kinds(text, lang, shapes, assume, names, nodes, kinds, used) -> _Type
         except (ShapeError, _Mismatch):
             pass
     return typer
+
+
+def _scalar_hint(text, lang, shapes, assume, names, nodes, ranks, used, free) -> str:
+    """When the expression types with one undeclared name h–z read as a scalar
+    (``lam*norm2(w)^2`` added to a scalar), a line saying how to declare it; else ''."""
+    for name in free:
+        if _letter_rank(name) != 1 or ranks[name] != 1:
+            continue
+        try:
+            _attempt(text, lang, shapes, assume, names, nodes, dict(ranks, **{name: 0}), used)
+        except (ShapeError, _Mismatch):
+            continue
+        return (f"{name} is a vector, as every undeclared name starting h–z is; if it is a "
+                f"scalar, declare it: '{name}: scalar' in the REPL, --shape {name}= on the "
+                f"command line, shapes={{'{name}': ()}} in Python")
+    return ""
 
 
 def _deviations(free: list[str], ranks: dict[str, int], limit: int = 200):
