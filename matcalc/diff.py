@@ -198,6 +198,11 @@ class _Engine:
             yield node.args[0], self.elementwise(elementwise, node, y)
             return
         args = node.args
+        if node.op in E.FLATTEN and len(args) > 2 and node.op not in E.PRODUCTS:
+            # a sum or entrywise product: halves, then halves of those (a chain of pairs
+            # would build every suffix: quadratic in the number of operands)
+            yield from self._halves(node, args, y)
+            return
         if node.op in E.FLATTEN and len(args) > 2:
             current = y
             for i in range(len(args) - 1):
@@ -217,6 +222,23 @@ class _Engine:
         for i, arg in enumerate(args):
             if self.depends(arg):
                 yield arg, self.adjoint(node, i, y)
+
+    def _halves(self, node: E.Expr, args: tuple, y: E.Expr):
+        """The operands' cotangents of an associative, commuting ``node`` taken as a pair of
+        halves of ``args`` (each half a node of the same operator), recursively."""
+        half = len(args) // 2
+        parts = (args[:half], args[half:])
+        pair = tuple(p[0] if len(p) == 1 else build(node.op, p, lang=self.lang) for p in parts)
+        for position, (part, operand) in enumerate(zip(parts, pair)):
+            if not self.depends(operand):
+                continue
+            cot = self.adjoint(node, position, y, pair)
+            if cot is None:
+                continue
+            if len(part) == 1:
+                yield operand, cot
+            else:
+                yield from self._halves(node, part, cot)
 
     def elementwise(self, rule, node: E.Expr, y: E.Expr) -> E.Expr:
         if rule.result.op == "const" and rule.result.value == 0:
