@@ -52,7 +52,7 @@ class Expr:
     """One node of an expression.  Build with :func:`make`, :func:`var`, :func:`const`."""
 
     __slots__ = ("op", "args", "value", "shape", "props", "_chain", "_sig", "_kind",
-                 "__weakref__")
+                 "_operand_sigs", "_operand_kinds", "__weakref__")
 
     op: str
     args: tuple["Expr", ...]
@@ -167,6 +167,8 @@ def make(op: str, args: tuple = (), shape: tuple = (), value=None,
     # a number's value
     _set_sig(node, (op, args[0].op) if args else ("const", value) if op == "const" else None)
     _set_kind(node, _KINDS[len(shape)] if len(shape) != 2 or shape[0] != 1 else _ROW)
+    _set_operand_sigs(node, None)        # what the prefilter reads of the operands, once asked
+    _set_operand_kinds(node, None)
     ref = _Ref(node, _gone)
     ref.key = key
     _table[key] = ref
@@ -177,9 +179,10 @@ def make(op: str, args: tuple = (), shape: tuple = (), value=None,
 
 _new = object.__new__
 # The slots' own setters (Expr.__setattr__ refuses every assignment once a node is made).
-_set_op, _set_args, _set_value, _set_shape, _set_props, _set_chain, _set_sig, _set_kind = (
-    Expr.__dict__[name].__set__ for name in ("op", "args", "value", "shape", "props", "_chain",
-                                             "_sig", "_kind"))
+(_set_op, _set_args, _set_value, _set_shape, _set_props, _set_chain, _set_sig, _set_kind,
+ _set_operand_sigs, _set_operand_kinds) = (Expr.__dict__[name].__set__ for name in (
+     "op", "args", "value", "shape", "props", "_chain", "_sig", "_kind", "_operand_sigs",
+     "_operand_kinds"))
 # what a node's shape says to the simplifier's prefilter: its rank, or that it is a row
 _KINDS, _ROW = (("rank", 0), ("rank", 1), ("rank", 2)), ("row",)
 
@@ -204,6 +207,16 @@ def spliced(args: tuple) -> tuple | None:
     by splicing factors onto a product of at least :data:`LONG_RUN` factors; else None."""
     hit = SPLICED.get(id(args))
     return hit[1:] if hit is not None and hit[0] is args else None
+
+
+def remember_operand_signatures(node: Expr, sigs: frozenset) -> None:
+    """Keep pattern.operand_signatures of ``node`` on it (a function of its operands)."""
+    _set_operand_sigs(node, sigs)
+
+
+def remember_operand_kinds(node: Expr, kinds: tuple) -> None:
+    """Keep pattern.operand_kinds of ``node`` on it (a function of its operands)."""
+    _set_operand_kinds(node, kinds)
 
 
 def _flatten(op: str, args: tuple) -> tuple:

@@ -806,7 +806,15 @@ def _number_tests(value: float) -> tuple:
 def operand_signatures(node: E.Expr) -> frozenset:
     """What :func:`passes` looks for among an associative node's operands: their operators,
     each operand's ``_sig`` (its operator with its first operand's, or a number's value),
-    and whether one is a scalar."""
+    and whether one is a scalar (worked out once per node and kept on it)."""
+    got = node._operand_sigs
+    if got is None:
+        got = _operand_signatures(node)
+        E.remember_operand_signatures(node, got)
+    return got
+
+
+def _operand_signatures(node: E.Expr) -> frozenset:
     if len(node.args) >= E.LONG_RUN:
         core, repeated = _long_signatures(node.args)
         out = set(core)
@@ -963,8 +971,12 @@ KIND_CONDITIONS = SHAPE_CONDITIONS | {"symmetric"}
 
 
 def operand_kinds(node: E.Expr) -> tuple:
-    """:func:`kinds_of` a node's operands."""
-    return kinds_of(node.args)
+    """:func:`kinds_of` a node's operands (worked out once per node and kept on it)."""
+    got = node._operand_kinds
+    if got is None:
+        got = kinds_of(node.args)
+        E.remember_operand_kinds(node, got)
+    return got
 
 
 def kinds_of(args: tuple) -> tuple:

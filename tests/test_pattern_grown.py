@@ -9,7 +9,7 @@ import pytest
 
 from matcalc import expr as E
 from matcalc.pattern import (Grown, _op_positions, _shape_index, grown_base, no_scalar,
-                             operand_signatures, where_check)
+                             _operand_signatures, where_check)
 
 N = ("n", "n")
 MATRICES = [E.var(f"W{i}", N) for i in range(6)]
@@ -48,7 +48,7 @@ def _indexes(items: tuple, check) -> tuple:
          {d: list(p) for d, p in shape[3].items()}, {d: list(p) for d, p in shape[4].items()}),
         list(check._positions(free, items, False)),
         list(check._positions(free, items, True)),
-        operand_signatures(SimpleNamespace(op="mul", args=items)),
+        _operand_signatures(SimpleNamespace(op="mul", args=items)),
         no_scalar(items),
     )
 
