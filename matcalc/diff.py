@@ -93,7 +93,6 @@ class _Engine:
         self._lin: dict = {}
         self.checks: dict = {}          # where-checks by rule name, for self.condition
         self.run_cache: dict = {}       # per-run arrays of the where-checks (pattern.py)
-        self._negated = False           # the cotangent in flight carries a negation
         # the conditions on what a node contains: (memo, target, whether it must contain it)
         self._contain = {"linear": (self._lin, cot, True), "free": (self._lin, cot, False),
                          "depends": (self._dep, wrt, True), "constant": (self._dep, wrt, False)}
@@ -183,8 +182,7 @@ class _Engine:
                                  for c in contributions]
             y = contributions[0] if len(contributions) == 1 else build(SUM, contributions,
                                                                         lang=self.lang)
-            self._negated = negated
-            for arg, cot in self.operand_cotangents(node, y):
+            for arg, cot in self.operand_cotangents(node, y, negated):
                 if cot is not None:
                     pending.setdefault(arg, []).append(
                         build(NEG, (cot,), lang=self.lang) if negated else cot)
@@ -192,16 +190,18 @@ class _Engine:
             return None
         return result[0] if len(result) == 1 else build(SUM, result, lang=self.lang)
 
-    def operand_cotangents(self, node: E.Expr, y: E.Expr):
+    def operand_cotangents(self, node: E.Expr, y: E.Expr, negated: bool = False):
+        """Each operand's cotangent given the node's ``y`` (``negated``: the cotangent in
+        flight is -y, which the trace shows)."""
         elementwise = self.rules.elementwise.get(node.op)
         if elementwise is not None:
-            yield node.args[0], self.elementwise(elementwise, node, y)
+            yield node.args[0], self.elementwise(elementwise, node, y, negated)
             return
         args = node.args
         if node.op in E.FLATTEN and len(args) > 2 and node.op not in E.PRODUCTS:
             # a sum or entrywise product: halves, then halves of those (a chain of pairs
             # would build every suffix: quadratic in the number of operands)
-            yield from self._halves(node, args, y)
+            yield from self._halves(node, args, y, negated)
             return
         if node.op in E.FLATTEN and len(args) > 2:
             current = y
@@ -211,19 +211,19 @@ class _Engine:
                                                                        lang=self.lang)
                 pair = (left, right)
                 if self.depends(left):
-                    yield left, self.adjoint(node, 0, current, pair)
+                    yield left, self.adjoint(node, 0, current, pair, negated)
                 if not self.depends(right):
                     return
-                current = self.adjoint(node, 1, current, pair)
+                current = self.adjoint(node, 1, current, pair, negated)
                 if current is None:
                     return
             yield args[-1], current
             return
         for i, arg in enumerate(args):
             if self.depends(arg):
-                yield arg, self.adjoint(node, i, y)
+                yield arg, self.adjoint(node, i, y, negated=negated)
 
-    def _halves(self, node: E.Expr, args: tuple, y: E.Expr):
+    def _halves(self, node: E.Expr, args: tuple, y: E.Expr, negated: bool):
         """The operands' cotangents of an associative, commuting ``node`` taken as a pair of
         halves of ``args`` (each half a node of the same operator), recursively."""
         half = len(args) // 2
@@ -232,15 +232,15 @@ class _Engine:
         for position, (part, operand) in enumerate(zip(parts, pair)):
             if not self.depends(operand):
                 continue
-            cot = self.adjoint(node, position, y, pair)
+            cot = self.adjoint(node, position, y, pair, negated)
             if cot is None:
                 continue
             if len(part) == 1:
                 yield operand, cot
             else:
-                yield from self._halves(node, part, cot)
+                yield from self._halves(node, part, cot, negated)
 
-    def elementwise(self, rule, node: E.Expr, y: E.Expr) -> E.Expr:
+    def elementwise(self, rule, node: E.Expr, y: E.Expr, negated: bool = False) -> E.Expr:
         if rule.result.op == "const" and rule.result.value == 0:
             self.trace.steps.append(Step(rule.name, rule.where_text, node, E.const(0.0),
                                          "its derivative is 0: no gradient flows through it"))
@@ -250,16 +250,16 @@ class _Engine:
             instantiate(rule.result, {"u": u}, {}, self.lang)
         out = build(HADAMARD, (dfu, y), lang=self.lang) if u.shape else \
             build(PRODUCT, (dfu, y), lang=self.lang)
-        self.trace.steps.append(Step(rule.name, rule.where_text, node, self._shown(out),
-                                     rule.subgradient))
+        self.trace.steps.append(Step(rule.name, rule.where_text, node,
+                                     self._shown(out, negated), rule.subgradient))
         return out
 
-    def _shown(self, out: E.Expr) -> E.Expr:
+    def _shown(self, out: E.Expr, negated: bool) -> E.Expr:
         """An operand's cotangent as the trace shows it: with the negation carried past."""
-        return build(NEG, (out,), lang=self.lang) if self._negated else out
+        return build(NEG, (out,), lang=self.lang) if negated else out
 
-    def adjoint(self, node: E.Expr, position: int, y: E.Expr, args: tuple | None = None
-                ) -> E.Expr | None:
+    def adjoint(self, node: E.Expr, position: int, y: E.Expr, args: tuple | None = None,
+                negated: bool = False) -> E.Expr | None:
         """The cotangent of operand ``position`` of ``node`` (of ``args``, for a pair taken
         out of an n-ary product) given the node's cotangent ``y``."""
         args = node.args if args is None else args
@@ -271,7 +271,7 @@ class _Engine:
             for env in match_args(pat.args, args, {}, check):
                 if rule.result is None:                     # said explicitly: no gradient
                     self.trace.steps.append(Step(rule.name, rule.where_text, node,
-                                                 self._shown(y),
+                                                 self._shown(y, negated),
                                                  "no gradient flows to this operand"))
                     return None
                 env = {**env, "Y": y}
@@ -281,7 +281,7 @@ class _Engine:
                     raise MatcalcError(f"rule {rule.describe()} built an ill-shaped result "
                                        f"for {node}: {exc}") from None
                 self.trace.steps.append(Step(rule.name, rule.where_text, node,
-                                             self._shown(out)))
+                                             self._shown(out, negated)))
                 return out
         arg = args[position]
         raise NoRuleError(
@@ -603,6 +603,11 @@ def _grad(d: Derivation, rules: RuleSet | None) -> E.Expr:
 
 def hessian(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) -> E.Expr:
     """The derivative of the transposed gradient: n×n for a vector variable.
+
+    A Hessian is symmetric, so for a vector or matrix variable the form read off the
+    gradient's derivative (its transpose) is returned as it stands, which is the same matrix
+    for every rule whose adjoint is its function's derivative (``check-rules`` proves that of
+    each rule).
 
     >>> str(hessian("x'*A*x", "x"))
     "A + A'"

@@ -192,8 +192,10 @@ def _syntax_error(text: str, exc) -> ParseError:
         hint = _CHAR_HINTS.get(ch)
         if hint is None and ch in _SUPERSCRIPTS:
             hint = "write a power with ^, as in x^2 (superscripts are only printed)"
-        elif hint is None and ch.isdigit():
-            hint = "numbers are written with the digits 0-9"
+        elif hint is None and ch in _SUBSCRIPTS:
+            hint = "write a subscript with _, as in x_1"
+        elif hint is None and ch.isnumeric():
+            hint = "numbers are written with the digits 0-9 (0.5, not ½)"
         return _error(ParseError, msg + (f"; {hint}" if hint else ""), text, pos)
     if isinstance(exc, UnexpectedEOF):
         return _eof_error(text, set(exc.expected))
@@ -244,6 +246,7 @@ _CHAR_HINTS = {
     "𝟙": "𝟙 is how the all-ones vector is printed: type vector(1) (matrix(1) for a matrix)",
 }
 _SUPERSCRIPTS = "⁰¹²³⁴⁵⁶⁷⁸⁹"
+_SUBSCRIPTS = "₀₁₂₃₄₅₆₇₈₉"
 
 
 def _eof_error(text: str, expected: set) -> ParseError:
