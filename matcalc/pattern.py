@@ -971,10 +971,15 @@ KIND_CONDITIONS = SHAPE_CONDITIONS | {"symmetric"}
 
 
 def operand_kinds(node: E.Expr) -> tuple:
-    """:func:`kinds_of` a node's operands (worked out once per node and kept on it)."""
+    """:func:`kinds_of` a node's operands, and the :func:`operand_signatures` of each that is
+    associative (None for the others, or None for all when none is): what the prefilter
+    reads of a fixed-width node's operands, worked out once per node and kept on it."""
     got = node._operand_kinds
     if got is None:
-        got = kinds_of(node.args)
+        args = node.args
+        present = tuple([operand_signatures(a) if a.op in E.FLATTEN else None
+                         for a in args]) if not E.FLATTEN.isdisjoint(map(_OP, args)) else None
+        got = (kinds_of(args), present)
         E.remember_operand_kinds(node, got)
     return got
 

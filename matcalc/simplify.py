@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import filterfalse, repeat
-from operator import attrgetter
 from typing import Callable
 
 from matcalc import expr as E
@@ -32,7 +31,6 @@ MAX_REWRITES = 5_000
 MAX_NODES = 200_000
 MAX_DEPTH = 60
 
-_OP = attrgetter("op")
 
 # Scalar arithmetic by the ``numeric`` name of a language record (the numeric table).
 _FOLD = {
@@ -137,10 +135,8 @@ class _Index:
             present = operand_signatures(node)
             key = (node.op, present, met)
         else:                   # an associative operand's signatures: (A + diag(u))'
-            present = tuple([operand_signatures(a) if a.op in E.FLATTEN else None
-                             for a in node.args]) \
-                if not E.FLATTEN.isdisjoint(map(_OP, node.args)) else None
-            key = (node.op, operand_kinds(node), met, present)
+            kinds, present = operand_kinds(node)
+            key = (node.op, kinds, met, present)
         found = self.cache.get(key)
         if found is None:
             found = self.cache[key] = tuple(r for r, test in self.by_op.get(node.op, ())
