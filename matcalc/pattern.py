@@ -937,6 +937,10 @@ def prefilter(pat: E.Expr, where: tuple = ()):
         for name, conds in where:
             if name in names:
                 needs.update(group_needs[c] for c in conds if c in group_needs)
+        vectors = {name for name, conds in where if "vector" in conds}
+        if any(p.op == "transpose" and p.args[0].op == "var" and p.args[0].value in vectors
+               for p in pat.args):
+            needs.add(ROW_OPERAND)           # u' with u a vector is one operand, a row
         return frozenset(needs), None
     return None, (positional_test(pat, where), tuple(
         (i, prefilter(p, where)[0]) for i, p in enumerate(pat.args) if p.op in E.FLATTEN))
