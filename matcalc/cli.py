@@ -153,7 +153,7 @@ def _expression_last(argv: list[str]) -> list[str]:
 
 def _run_derivative(args) -> int:
     import matcalc
-    from matcalc.diff import derive
+    from matcalc.diff import derive, derive_hessian
     from matcalc.parse import parse
     from matcalc.rules import builtin_rules
     rules = matcalc.load_rules(*args.rules) if args.rules else builtin_rules()
@@ -164,6 +164,9 @@ def _run_derivative(args) -> int:
     f = parse(args.expr, shapes, assume, language=rules.language)
     if args.command == "diff":
         d = derive(f, args.wrt, rules=rules)
+        answer, steps = d.result, d.steps
+    elif args.command == "hessian":
+        d = derive_hessian(f, args.wrt, rules=rules)
         answer, steps = d.result, d.steps
     else:
         answer = getattr(matcalc, args.command)(f, args.wrt, rules=rules)
@@ -198,9 +201,7 @@ def _run_derivative(args) -> int:
         print(f"  where:  {variables or 'no variables'}")
         print(f"  text:   {answer}")
         if args.explain:
-            what = "; the Hessian's second pass is not listed" \
-                if args.command == "hessian" else ""
-            print(f"  rules that fired ({len(steps)}{what}):")
+            print(f"  rules that fired ({len(steps)}):")
             for i, step in enumerate(steps, 1):
                 print(f"  {i:3d}. {step.rule} ({step.where}): {step.before}  →  {step.after}")
                 if step.note:

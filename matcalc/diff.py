@@ -49,6 +49,7 @@ class Derivation:
     trace: Trace
     # the simplifier of a scalar expression's derivation (no cotangent): grad reuses its memo
     simplifier: "Simplifier | None" = field(default=None, repr=False, compare=False)
+    hessian: bool = False           # the result is the Hessian (derive_hessian)
 
     @property
     def steps(self) -> list[Step]:
@@ -612,6 +613,13 @@ def hessian(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) -
     >>> str(hessian("x'*A*x", "x"))
     "A + A'"
     """
+    return derive_hessian(expr, wrt, shapes, assume, rules).result
+
+
+def derive_hessian(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None
+                   ) -> Derivation:
+    """:func:`hessian` with its trace: the gradient's steps, a step naming the gradient,
+    then the steps of its derivative."""
     rules = _rule_set(rules)
     f = _as_expr(expr, shapes, assume, rules)
     x = _variable(f, wrt)
@@ -622,22 +630,40 @@ def hessian(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) -
         # by the free entries, as diff by S is: the gradient of logdet(S) simplifies to inv(S)
         # (S' = S), right at S but not off it, so its derivative would lose a commutation
         free = E.var(x.value, x.shape)
-        h = _renamed(hessian(_renamed(f, x, free), free, rules=rules), free, x)
-        return _simplifier(rules, _Engine(rules, x, None, Trace()), Trace())(h)
+        d = derive_hessian(_renamed(f, x, free), free, rules=rules)
+        h = _renamed(d.result, free, x)
+        h = _simplifier(rules, _Engine(rules, x, None, d.trace), d.trace)(h)
+        return Derivation(f, x, h, d.trace, hessian=True)
+    trace = Trace()
     if not x.shape:
-        d = derive(f, x, rules=rules)
-        return derive(_grad(d, rules), x, rules=rules).result
-    # the gradient as backprop gives it (shaped like x): the derivative's two transposes
-    # (to the numerator layout and back) would only cost time
-    g, _ = _gradient(f, x, rules, Trace())
-    if g is None:                                      # every path has zero derivative
-        return _zero(derivative_shape(x.shape, x.shape), rules.language)
+        first = derive(f, x, rules=rules)
+        g = _grad(first, rules)
+    else:
+        # the gradient as backprop gives it (shaped like x): the derivative's two transposes
+        # (to the numerator layout and back) would only cost time
+        first = None
+        g, _ = _gradient(f, x, rules, trace)
+        if g is None:                                  # every path has zero derivative
+            return Derivation(f, x, _zero(derivative_shape(x.shape, x.shape), rules.language),
+                              trace, hessian=True)
+    if first is not None:
+        trace.steps.extend(first.trace.steps)
+        trace.stopped.extend(first.trace.stopped)
+    trace.steps.append(Step("gradient", "the Hessian's second pass", f, g,
+                            "the Hessian is the derivative of this gradient"))
     # a Hessian is symmetric: what is read off (the Jacobian's transpose) is the answer
-    return _derive(g, x, rules=rules, symmetric=True).result
+    second = _derive(g, x, rules=rules, symmetric=bool(x.shape))
+    trace.steps.extend(second.trace.steps)
+    trace.stopped.extend(second.trace.stopped)
+    return Derivation(f, x, second.result, trace, hessian=True)
 
 
-def explain(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) -> "Explanation":
-    """The derivation as steps: each rule's name, file and line, before and after."""
+def explain(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None,
+            hessian: bool = False) -> "Explanation":
+    """The derivation as steps: each rule's name, file and line, before and after
+    (``hessian``: of the Hessian, both passes)."""
+    if hessian:
+        return Explanation(derive_hessian(expr, wrt, shapes, assume, rules))
     return Explanation(derive(expr, wrt, shapes, assume, rules))
 
 
@@ -651,7 +677,9 @@ class Explanation:
 
     def lines(self) -> list[str]:
         d = self.derivation
-        out = [f"d/d{d.wrt.value} {d.expr}  =  {d.result}    ({d.result.shape_text})"]
+        head = f"hessian of {d.expr} by {d.wrt.value}" if d.hessian else \
+            f"d/d{d.wrt.value} {d.expr}"
+        out = [f"{head}  =  {d.result}    ({d.result.shape_text})"]
         for i, step in enumerate(self.steps, 1):
             out.append(f"{i:3d}. {step.rule} ({step.where}): {step.before}  →  {step.after}")
             if step.note:

@@ -175,10 +175,13 @@ class Session:
             return Reply("answer", self._show_expr(query[1]))
         kind, f, wrt = query
         import matcalc
-        from matcalc.diff import derive
+        from matcalc.diff import derive, derive_hessian
         _scalar_for(kind, f)
         if kind == "diff":
             derivation = derive(f, wrt, rules=self.rules)
+            result, steps = derivation.result, derivation.steps
+        elif kind == "hessian":
+            derivation = derive_hessian(f, wrt, rules=self.rules)
             result, steps = derivation.result, derivation.steps
         else:
             result = getattr(matcalc, kind)(f, wrt, rules=self.rules)
@@ -192,8 +195,7 @@ class Session:
                                          "denominator: the transpose of the numerator-layout "
                                          "answer"))
         if explain:
-            what = "; the Hessian's second pass is not listed" if kind == "hessian" else ""
-            lines.append(f"  rules that fired ({len(steps)}{what}):")
+            lines.append(f"  rules that fired ({len(steps)}):")
             for i, step in enumerate(steps, 1):
                 lines.append(f"  {i:3d}. {step.rule} ({step.where}): {step.before}  →  "
                              f"{step.after}")

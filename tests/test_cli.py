@@ -160,7 +160,8 @@ def test_explain_lists_rules_with_file_and_line(elsewhere):
     r = run("hessian", "x'*A*x", "--wrt", "x", "--explain", cwd=elsewhere)
     assert r.returncode == 0
     steps = [line for line in r.stdout.splitlines() if line.strip()[:1].isdigit()]
-    assert steps and all(".yaml:" in line for line in steps)
+    rules = [line for line in steps if "gradient (the Hessian's second pass)" not in line]
+    assert len(rules) == len(steps) - 1 and all(".yaml:" in line for line in rules)
 
 
 def test_check_reports_both_errors_and_a_verdict(elsewhere):
@@ -280,10 +281,13 @@ def test_wrt_must_be_a_name(wrt, elsewhere):
     assert r.stderr == f"matcalc: --wrt {wrt!r}: expected the name of a variable, e.g. --wrt x\n"
 
 
-def test_explain_has_a_header_and_says_what_a_hessian_lists(elsewhere):
+def test_explain_has_a_header_and_lists_both_passes_of_a_hessian(elsewhere):
     r = run("diff", "log(det(X))", "--wrt", "X", "--explain", cwd=elsewhere)
     assert r.stdout.splitlines()[4] == "  rules that fired (8):"          # as in the REPL
     r = run("hessian", "x'*A*x", "--wrt", "x", "--explain", "--check", cwd=elsewhere)
     lines = r.stdout.splitlines()
-    assert lines[4] == "  rules that fired (7; the Hessian's second pass is not listed):"
+    assert lines[4] == "  rules that fired (8):"
+    # the gradient's rules, the gradient itself, then its derivative's rules
+    assert "    6. gradient (the Hessian's second pass): x'*A*x  →  (A + A')*x" in lines, lines
+    assert any(line.startswith("    7. product-rule-right") for line in lines), lines
     assert any(line.startswith("check hessian(x'*A*x, x): ") for line in lines), lines

@@ -144,3 +144,13 @@ def test_answer_prints_as_text_that_parses_back(case):
     assert str(again) == str(answer)
     # sizes no variable fixes (vector(0) alone) come back under other names: compare kinds
     assert [d == 1 for d in again.shape] == [d == 1 for d in answer.shape]
+
+
+def test_a_hessian_is_explained_by_both_passes():
+    e = matcalc.explain("sum(log(vector(1) + exp(-y.*(X*w))))", "w", hessian=True)
+    rules = [s.rule for s in e.steps]
+    at = rules.index("gradient")                  # the gradient's own rules come first
+    assert "log" in rules[:at] and "sigmoid" in rules[at:]
+    assert str(e.steps[at].after) == "-X'*(y.*sigmoid(-y.*(X*w)))"
+    assert str(e.result) == str(matcalc.hessian("sum(log(vector(1) + exp(-y.*(X*w))))", "w"))
+    assert str(e).startswith("hessian of sum(log(vector(1) + exp(-y.*(X*w)))) by w  =  X'*diag(")
