@@ -60,8 +60,9 @@ def _contains(root: E.Expr, target: E.Expr, memo: dict) -> bool:
     found = memo.get(root)
     if found is not None:
         return found
-    try:                                    # the usual case: its operands are known
-        found = memo[root] = root is target or any(map(memo.__getitem__, root.args))
+    try:                    # the usual case: its operands are known (last first: identify
+                            # moves the cotangent to the end of a product)
+        found = memo[root] = root is target or any(map(memo.__getitem__, reversed(root.args)))
         return found
     except KeyError:
         pass
