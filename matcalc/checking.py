@@ -97,8 +97,12 @@ def random_values(variables: dict[str, E.Expr], domains: dict, rng, sizes=None) 
             value = value @ value.T + dims[0] * np.eye(dims[0])
         elif kind == "positive":
             value = np.abs(value) + 0.5
+            if square and "symmetric" in var.props:      # positive and still symmetric
+                value = (value + value.T) / 2
         elif square and "symmetric" in var.props:
             value = value + value.T
+        if square and "diagonal" in var.props:           # what the assumption says
+            value = np.diag(np.diag(value))
         values[name] = value if dims else float(value)
     return values
 

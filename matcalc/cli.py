@@ -201,7 +201,7 @@ def _run_derivative(args) -> int:
         print(f"  where:  {variables or 'no variables'}")
         print(f"  text:   {answer}")
         if args.explain:
-            print(f"  rules that fired ({len(steps)}):")
+            print(f"  rules that fired ({sum(not s.marker for s in steps)}):")
             for i, step in enumerate(steps, 1):
                 print(f"  {i:3d}. {step.rule} ({step.where}): {step.before}  →  {step.after}")
                 if step.note:

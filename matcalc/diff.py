@@ -634,6 +634,10 @@ def derive_hessian(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = 
         d = derive_hessian(_renamed(f, x, free), free, rules=rules)
         h = _renamed(d.result, free, x)
         h = _simplifier(rules, _Engine(rules, x, None, d.trace), d.trace)(h)
+        for step in d.trace.steps:
+            if step.marker:
+                step.note += (f"; both passes are by the entries of {x.value} as if it had no "
+                              f"assumption (as diff by {x.value} is), then simplified with it")
         return Derivation(f, x, h, d.trace, hessian=True)
     trace = Trace()
     if not x.shape:
@@ -645,18 +649,24 @@ def derive_hessian(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = 
         first = None
         g, _ = _gradient(f, x, rules, trace)
         if g is None:                                  # every path has zero derivative
+            trace.steps.append(_gradient_step(f, _zero(x.shape, rules.language)))
             return Derivation(f, x, _zero(derivative_shape(x.shape, x.shape), rules.language),
                               trace, hessian=True)
     if first is not None:
         trace.steps.extend(first.trace.steps)
         trace.stopped.extend(first.trace.stopped)
-    trace.steps.append(Step("gradient", "the Hessian's second pass", f, g,
-                            "the Hessian is the derivative of this gradient"))
+    trace.steps.append(_gradient_step(f, g))
     # a Hessian is symmetric: what is read off (the Jacobian's transpose) is the answer
     second = _derive(g, x, rules=rules, symmetric=bool(x.shape))
     trace.steps.extend(second.trace.steps)
     trace.stopped.extend(second.trace.stopped)
     return Derivation(f, x, second.result, trace, hessian=True)
+
+
+def _gradient_step(f: E.Expr, g: E.Expr) -> Step:
+    """The step between a Hessian's two passes (not a rule): the gradient the first gave."""
+    return Step("gradient", "end of the first pass", f, g,
+                "the second pass differentiates this gradient", marker=True)
 
 
 def explain(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None,

@@ -195,7 +195,7 @@ class Session:
                                          "denominator: the transpose of the numerator-layout "
                                          "answer"))
         if explain:
-            lines.append(f"  rules that fired ({len(steps)}):")
+            lines.append(f"  rules that fired ({sum(not s.marker for s in steps)}):")
             for i, step in enumerate(steps, 1):
                 lines.append(f"  {i:3d}. {step.rule} ({step.where}): {step.before}  →  "
                              f"{step.after}")

@@ -73,6 +73,7 @@ class Step:
     before: E.Expr
     after: E.Expr
     note: str = ""
+    marker: bool = False        # not a rule: where a Hessian's second pass starts
 
     def __str__(self) -> str:
         return f"{self.rule} ({self.where}): {self.before}  →  {self.after}"

@@ -154,3 +154,19 @@ def test_a_hessian_is_explained_by_both_passes():
     assert str(e.steps[at].after) == "-X'*(y.*sigmoid(-y.*(X*w)))"
     assert str(e.result) == str(matcalc.hessian("sum(log(vector(1) + exp(-y.*(X*w))))", "w"))
     assert str(e).startswith("hessian of sum(log(vector(1) + exp(-y.*(X*w)))) by w  =  X'*diag(")
+
+
+@pytest.mark.parametrize("text, wrt, assume, gradient", [
+    ("c^3", "c", None, "3*c^2"),                      # a scalar variable: diff, then grad
+    ("sum(sign(x))", "x", None, "vector(0)"),          # no path: the zero gradient
+    ("logdet(S)", "S", {"S": "posdef"}, "inv(S')"),    # by S's entries, then with S' = S
+])
+def test_every_hessian_explanation_names_its_gradient_once(text, wrt, assume, gradient):
+    e = matcalc.explain(text, wrt, assume=assume, hessian=True)
+    markers = [s for s in e.steps if s.marker]
+    assert len(markers) == 1 and str(markers[0].after) == gradient
+    assert all(s.where.endswith(tuple("0123456789")) or "generic" in s.where
+               or s.rule.endswith("-involution") for s in e.steps if not s.marker)
+    if assume:
+        assert "as if it had no assumption" in markers[0].note
+    assert str(e.result) == str(matcalc.hessian(text, wrt, assume=assume))

@@ -110,3 +110,20 @@ def test_rules_free_of_the_cotangent_leave_the_linear_form_to_identify(text, wrt
     h = matcalc.hessian(f, wrt)
     if "z" not in text:                       # log(-z) needs z < 0, which a draw may not give
         assert matcalc.check_derivative(f, wrt, h, kind="hessian", seed=1), str(h)
+
+
+def test_values_drawn_honour_symmetric_and_diagonal_when_made_positive():
+    # the second review: check_derivative's fallback to positive values dropped S's symmetry,
+    # so a right gradient of dot(y, S*S.^0.5*y) was called wrong; a diagonal assumption was
+    # drawn as a full symmetric matrix
+    from matcalc.checking import random_values
+    f = matcalc.parse("dot(y, S*(S.^0.5)*y) + tr(D*S)", assume={"S": "symmetric",
+                                                                 "D": "diagonal"})
+    rng = np.random.default_rng(0)
+    for domains in ({}, {"S": "positive", "D": "positive"}):
+        v = random_values(f.variables(), domains, rng, {})
+        assert np.allclose(v["S"], v["S"].T)
+        assert np.allclose(v["D"], np.diag(np.diag(v["D"])))
+    g = matcalc.grad("dot(y, S*(S.^0.5)*y)", "y", assume={"S": "symmetric"})
+    assert matcalc.check_derivative(matcalc.parse("dot(y, S*(S.^0.5)*y)",
+                                                  assume={"S": "symmetric"}), "y", g, "grad")
