@@ -64,6 +64,9 @@ class Language:
     def __init__(self, functions: dict[str, FunctionSpec]):
         self.functions = dict(functions)
         self.involutions = frozenset(n for n, spec in self.functions.items() if spec.involution)
+        # transposes: involutions of the transpose signature (the simplifier's transposed sums)
+        self.transposes = frozenset(n for n in self.involutions
+                                    if self.functions[n].signature == "transpose")
         # operators that negate (numeric neg): of a number, the negative number
         self.negations = frozenset(n for n, spec in self.functions.items()
                                    if spec.numeric == "neg")

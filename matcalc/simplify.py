@@ -272,6 +272,8 @@ class Simplifier:
             new = self._canonical(node)
             if new is node:
                 new = self._rewrite(node)
+            if new is node and node.op in self.lang.transposes:
+                new = self._transposed_sum(node)    # what no rule did: a transposed sum
             if new is node:
                 self.fixpoints.add(node)        # every rule tried, none applied
                 return node
@@ -315,6 +317,30 @@ class Simplifier:
         if kind == "matmul" and len(node.args) > 1:
             return self._scalars_first(node)
         return node
+
+    def _transposed_sum(self, node: E.Expr) -> E.Expr:
+        """A transposed sum without its transpose: the sum of its terms' own operands when
+        every term is transposed, the sum itself when the transposes of its terms are its
+        terms (A + A' + B + B', any number of them); else the node.  Tried only where no
+        rule applies (the rules for two and three terms cite their source).  Generic: the
+        transpose is known by its signature kind and involution, a sum by its numeric."""
+        inner = node.args[0]
+        spec = self.lang.get(inner.op)
+        if spec is None or spec.numeric != "add" or inner.op not in E.FLATTEN \
+                or len(inner.args) < 2:
+            return node
+        if all(t.op == node.op for t in inner.args):       # (A' + B' + D' + E')' = A + B + D + E
+            new = build(inner.op, [t.args[0] for t in inner.args], inner.value, self.lang)
+            self.trace.steps.append(Step("transpose-of-transposes",
+                                         "matcalc/simplify.py (a generic move)", node, new,
+                                         "the transpose of a sum is the sum of the transposes"))
+            return new
+        flipped = [self.tree(build(node.op, (t,), lang=self.lang)) for t in inner.args]
+        if sorted(map(id, flipped)) != sorted(map(id, inner.args)):
+            return node
+        self.trace.steps.append(Step("symmetric-sum", "matcalc/simplify.py (a generic move)",
+                                     node, inner, "the transposes of its terms are its terms"))
+        return inner
 
     def _cancel(self, node: E.Expr) -> E.Expr:
         """A sum without its pairs of opposite terms (t and -t, wherever they stand); the
