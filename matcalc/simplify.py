@@ -335,6 +335,8 @@ class Simplifier:
                                          "matcalc/simplify.py (a generic move)", node, new,
                                          "the transpose of a sum is the sum of the transposes"))
             return new
+        if len(inner.shape) != 2 or inner.shape[0] != inner.shape[1]:
+            return node                         # only a square matrix is its own transpose
         flipped = [self.tree(build(node.op, (t,), lang=self.lang)) for t in inner.args]
         if sorted(map(id, flipped)) != sorted(map(id, inner.args)):
             return node
