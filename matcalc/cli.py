@@ -225,6 +225,18 @@ def _run_check_rules(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line; 141 (as for SIGPIPE) when the reader of the output goes away
+    (``matcalc ... | head``), without a word."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        import os
+        devnull = os.open(os.devnull, os.O_WRONLY)     # Python's own flush at exit would
+        os.dup2(devnull, sys.stdout.fileno())          # fail again on the closed pipe
+        return 141
+
+
+def _main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv:                                   # the REPL (or a script on stdin)
         from matcalc import repl
@@ -263,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        raise                                       # the reader went away: main says nothing
     except Exception as exc:                        # a bug: say so, without a traceback
         from matcalc.repl import _message
         print(f"matcalc: {_message(exc)}", file=sys.stderr)

@@ -291,3 +291,18 @@ def test_explain_has_a_header_and_lists_both_passes_of_a_hessian(elsewhere):
     assert "    6. gradient (end of the first pass): x'*A*x  →  (A + A')*x" in lines, lines
     assert any(line.startswith("    7. product-rule-right") for line in lines), lines
     assert any(line.startswith("check hessian(x'*A*x, x): ") for line in lines), lines
+
+
+def test_a_reader_that_goes_away_is_no_error(elsewhere):
+    # `matcalc ... | head -1`: the pipe closes while matcalc still writes; that printed
+    # "internal error (a bug in matcalc ...): BrokenPipeError" (found trying the README)
+    queries = "\n".join(["d/dx x'*A*x"] * 2000) + "\n"
+    env = dict(os.environ, PYTHONIOENCODING="utf-8")
+    p = subprocess.Popen([sys.executable, "-m", "matcalc"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=elsewhere, env=env)
+    p.stdin.write(queries.encode())
+    p.stdin.close()
+    assert p.stdout.readline().decode().startswith("xᵀ(A + Aᵀ)")
+    p.stdout.close()                              # the reader goes away
+    assert p.wait(timeout=120) == 141
+    assert p.stderr.read().decode() == ""
