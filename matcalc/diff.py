@@ -26,7 +26,7 @@ from matcalc.errors import MatcalcError, ShapeError
 from matcalc.pattern import (_frozen, args_pass, dim_map, instantiate, instantiate_entrywise,
                              kinds_of, match_args, positional_test, where_check)
 from matcalc.rules import RuleSet, derivative_shape, builtin_rules
-from matcalc.simplify import Simplifier, Step, Trace
+from matcalc.simplify import Simplifier, Step, Trace, negative
 
 # The structural operators the read-off step itself builds and recognises (as STYLE.md
 # allows for the printer and the numeric table): their meaning is in rules/language.
@@ -79,11 +79,6 @@ def _contains(root: E.Expr, target: E.Expr, memo: dict) -> bool:
     return memo[root]
 
 
-def _negative(e: E.Expr) -> bool:
-    """-u, or a negative number (what build makes of -1)."""
-    return e.op == NEG or (e.op == "const" and e.value < 0)
-
-
 class _Engine:
     def __init__(self, rules: RuleSet, wrt: E.Expr, cot: E.Expr | None, trace: Trace):
         self.rules = rules
@@ -106,16 +101,11 @@ class _Engine:
     def linear(self, e: E.Expr) -> bool:
         return self.cot is not None and _contains(e, self.cot, self._lin)
 
-    def _containment(self, c: str):
-        """For a condition on what a node contains (linear / free: the cotangent, depends /
-        constant: the variable): (memo, target, whether it must contain it); else None."""
-        return self._contain.get(c)
-
     def holds_each(self, c: str, items: tuple) -> list | None:
         """``[condition(c, item) for item in items]`` for the conditions on what a node
         contains, read from their memos in one C-level pass when every item is known (a long
         product's factors are, after the first time); None for the others."""
-        found = self._containment(c)
+        found = self._contain.get(c)
         if found is None:
             return None
         memo, target, want = found
@@ -178,7 +168,7 @@ class _Engine:
             # every adjoint is linear in the cotangent: a negation is carried past the node
             # (-C through X*w gives -X'*C), not built into each operand's cotangent for the
             # simplifier to pull out again, rewrite by rewrite
-            negated = all(map(_negative, contributions))
+            negated = all(map(negative, contributions))
             if negated:
                 contributions = [c.args[0] if c.op == NEG else E.const(-c.value)
                                  for c in contributions]

@@ -18,7 +18,7 @@ from itertools import filterfalse, repeat
 from typing import Callable
 
 from matcalc import expr as E
-from matcalc.build import build, filled
+from matcalc.build import build, filled, shape_of
 from matcalc.errors import MatcalcError, ShapeError
 from matcalc.pattern import (_frozen, dim_map, distribute, distributes, instantiate, match_window,
                              no_scalar, operand_kinds, operand_signatures, passes, prefilter,
@@ -43,9 +43,9 @@ _FOLD = {
 }
 
 
-def _negative(term: E.Expr) -> bool:
-    """Whether a sum's term is written with a minus sign (how :meth:`Simplifier._order`
-    sorts first)."""
+def negative(term: E.Expr) -> bool:
+    """Whether a term is written with a minus sign, -u or a negative number (how
+    :meth:`Simplifier._order` sorts first; what backprop carries past a node)."""
     return term.op == "neg" or (term.op == "const" and term.value < 0)
 
 
@@ -400,7 +400,7 @@ class Simplifier:
         """A sum's terms sorted by :meth:`_order`, whose text is made only to order terms of
         the same sign: printing a long term costs as much as the term (1 - tanh(u)^2 in a
         deep network's derivative would print u, the whole network below that layer)."""
-        signs = [_negative(t) for t in terms]
+        signs = [negative(t) for t in terms]
         if len(terms) == 2 and signs[0] != signs[1]:
             return terms if signs[1] else terms[::-1]
         out: list = []
@@ -414,13 +414,13 @@ class Simplifier:
     def _order(self, term: E.Expr) -> tuple:
         """Sort key of a sum's terms: the term without its sign and numeric factors."""
         core = term
-        negative = _negative(core)
+        minus = negative(core)
         if core.op == "neg":
             core = core.args[0]
         if core.op in E.FLATTEN and core.args and core.args[0].op == "const":
             rest = core.args[1:]
             core = rest[0] if len(rest) == 1 else E.make(core.op, rest, core.shape)
-        return negative, self._text(core).replace("'", "~")    # x - a; A before A', A*x before A'*x
+        return minus, self._text(core).replace("'", "~")    # x - a; A before A', A*x before A'*x
 
     def _sorted_factors(self, factors: tuple) -> tuple:
         """An entrywise product's operands in canonical order: what ``scalars_first`` keeps
@@ -500,14 +500,14 @@ class Simplifier:
                 i += 1
         return tuple(runs)
 
-    def _window(self, node: E.Expr, start: int, stop: int) -> E.Expr | None:
-        """The operands ``start:stop`` of an associative node as one node (None if they do
-        not make one)."""
+    def _window_shape(self, node: E.Expr, start: int, stop: int) -> tuple | None:
+        """The shape of the operands ``start:stop`` of an associative node taken as one
+        (None if they do not make one); no node is built."""
         args = node.args[start:stop]
         if len(args) == 1:
-            return args[0]
+            return args[0].shape
         try:
-            return build(node.op, args, node.value, self.lang)
+            return shape_of(node.op, args, self.lang)
         except ShapeError:
             return None
 
@@ -536,10 +536,10 @@ class Simplifier:
                 if any(isinstance(d, str) and d not in dims for d in rule.pattern.shape):
                     # a constant's size no name binds (vector(0) in vector(0)*u'): the size
                     # of what the pattern matched, the whole node or a window of its operands
-                    matched = node if start == 0 and stop == len(node.args) else \
-                        self._window(node, start, stop)
-                    if matched is not None and len(rule.pattern.shape) == len(matched.shape):
-                        for d, actual in zip(rule.pattern.shape, matched.shape):
+                    matched = node.shape if start == 0 and stop == len(node.args) else \
+                        self._window_shape(node, start, stop)
+                    if matched is not None and len(rule.pattern.shape) == len(matched):
+                        for d, actual in zip(rule.pattern.shape, matched):
                             if isinstance(d, str):
                                 dims.setdefault(d, actual)
                 try:
