@@ -24,7 +24,7 @@ from matcalc import expr as E
 from matcalc.build import build, filled
 from matcalc.errors import MatcalcError, ShapeError
 from matcalc.pattern import (_frozen, args_pass, dim_map, instantiate, instantiate_entrywise,
-                             kinds_of, match_args, positional_test, where_check)
+                             kinds_of, match_args, needs_dims, positional_test, where_check)
 from matcalc.rules import RuleSet, derivative_shape, builtin_rules
 from matcalc.simplify import Simplifier, Step, Trace, negative
 
@@ -268,7 +268,8 @@ class _Engine:
                     return None
                 env = {**env, "Y": y}
                 try:
-                    out = instantiate(rule.result, env, dim_map(rule.variables, env), self.lang)
+                    dims = dim_map(rule.variables, env) if needs_dims(rule.result) else {}
+                    out = instantiate(rule.result, env, dims, self.lang)
                 except ShapeError as exc:
                     raise MatcalcError(f"rule {rule.describe()} built an ill-shaped result "
                                        f"for {node}: {exc}") from None

@@ -1244,19 +1244,32 @@ def _map_dim(d, dims: dict):
 _PLANS: dict[int, tuple] = {}
 
 
-def _plan(template: E.Expr) -> list:
-    """A template's nodes, children first, each with the places of its operands in that
-    list (computed once per template)."""
+def _planned(template: E.Expr) -> tuple:
+    """(template, its plan, whether it has sized constants) once per template."""
     hit = _PLANS.get(id(template))
     if hit is not None and hit[0] is template:
-        return hit[1]
+        return hit
     if len(_PLANS) > 4096:
         _PLANS.clear()
     order = template.walk()
     place = {id(n): i for i, n in enumerate(order)}
     plan = [(n, tuple(place[id(a)] for a in n.args)) for n in order]
-    _PLANS[id(template)] = (template, plan)
-    return plan
+    sized = any(not n.args and n.op not in ("var", "const") for n in order)
+    hit = _PLANS[id(template)] = (template, plan, sized)
+    return hit
+
+
+def _plan(template: E.Expr) -> list:
+    """A template's nodes, children first, each with the places of its operands in that
+    list (computed once per template)."""
+    return _planned(template)[1]
+
+
+def needs_dims(template: E.Expr) -> bool:
+    """Whether instantiating ``template`` reads the dimension map: it has a constant whose
+    size comes from the match (eye, vector(0)); most results are built from the bound
+    operands alone, and their shapes follow from those."""
+    return _planned(template)[2]
 
 
 def instantiate(template: E.Expr, env: dict, dims: dict, lang=None) -> E.Expr:

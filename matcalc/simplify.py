@@ -21,9 +21,8 @@ from matcalc import expr as E
 from matcalc.build import build, filled, shape_of
 from matcalc.errors import MatcalcError, ShapeError
 from matcalc.pattern import (_frozen, dim_map, distribute, distributes, instantiate, match_window,
-                             no_scalar, operand_kinds, operand_signatures, passes, prefilter,
-                             subject_needs,
-                             where_check)
+                             needs_dims, no_scalar, operand_kinds, operand_signatures, passes,
+                             prefilter, subject_needs, where_check)
 from matcalc.rules import Rule, RuleSet
 
 MAX_PASSES = 30
@@ -511,6 +510,20 @@ class Simplifier:
         except ShapeError:
             return None
 
+    def _dims(self, rule: Rule, env: dict, node: E.Expr, start: int, stop: int) -> dict:
+        """The sizes a rule's result reads: from what its names bound, and a constant's size
+        no name binds (vector(0) in vector(0)*u') from what the pattern matched, the whole
+        node or a window of its operands."""
+        dims = dim_map(rule.variables, env)
+        if any(isinstance(d, str) and d not in dims for d in rule.pattern.shape):
+            matched = node.shape if start == 0 and stop == len(node.args) else \
+                self._window_shape(node, start, stop)
+            if matched is not None and len(rule.pattern.shape) == len(matched):
+                for d, actual in zip(rule.pattern.shape, matched):
+                    if isinstance(d, str):
+                        dims.setdefault(d, actual)
+        return dims
+
     def _rewrite(self, node: E.Expr) -> E.Expr:
         clean = self._clean_runs(node)
         index = self.index
@@ -532,16 +545,9 @@ class Simplifier:
                 return new
             for env, start, stop in match_window(rule.pattern, node, self._check(rule),
                                                  clean=clean):
-                dims = dim_map(rule.variables, env)
-                if any(isinstance(d, str) and d not in dims for d in rule.pattern.shape):
-                    # a constant's size no name binds (vector(0) in vector(0)*u'): the size
-                    # of what the pattern matched, the whole node or a window of its operands
-                    matched = node.shape if start == 0 and stop == len(node.args) else \
-                        self._window_shape(node, start, stop)
-                    if matched is not None and len(rule.pattern.shape) == len(matched):
-                        for d, actual in zip(rule.pattern.shape, matched):
-                            if isinstance(d, str):
-                                dims.setdefault(d, actual)
+                dims = {}
+                if needs_dims(rule.result):     # a constant in the result takes a size
+                    dims = self._dims(rule, env, node, start, stop)
                 try:
                     result = instantiate(rule.result, env, dims, self.lang)
                 except ShapeError:
