@@ -29,6 +29,8 @@ NAME = r"[^\W\d]\w*"
 _DIFF = re.compile(rf"\s*[d∂]\s*/\s*[d∂](?P<wrt>{NAME})", re.UNICODE)
 _DIFF_SPACED = re.compile(r"\s*[d∂]\s*/\s*[d∂](?=\s|$)", re.UNICODE)
 _CALL = re.compile(r"\s*(?P<fn>diff|grad|hessian)\s*\(", re.UNICODE)
+# a query word followed by an expression without parentheses: hessian x'*A*x wrt x
+_BARE_CALL = re.compile(rf"\s*(?P<fn>diff|grad|hessian)\s+(?=[\w(])", re.UNICODE)
 _DECLARE = re.compile(rf"\s*(?P<names>{NAME}(?:\s*,\s*{NAME})*)\s*:(?!\S*=)", re.UNICODE)
 _ASSIGN = re.compile(rf"\s*(?P<name>{NAME})\s*=(?!=)", re.UNICODE)
 KINDS = ("scalar", "vector", "row", "matrix")
@@ -220,6 +222,12 @@ class Session:
         m = _CALL.match(line)
         if m and self.rules.language.get(m["fn"]) is None:
             return self._call_query(line, m)
+        m = _BARE_CALL.match(line)
+        if m and self.rules.language.get(m["fn"]) is None:
+            fn = m["fn"]
+            raise _user_error(f"{fn} takes its expression and variable in parentheses: "
+                              f"{fn}(x'*A*x, x)" + (", or d/dx x'*A*x" if fn == "diff" else ""),
+                              line, m.end())
         return "expr", self.parse(line)
 
     def _call_query(self, line: str, m):

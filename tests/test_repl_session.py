@@ -62,6 +62,10 @@ def test_declarations_persist_and_change_answers(s):
     ("diff(x'*A*x, )", "expected the name of a variable, got ''", 14),
     ("diff(x'*A*x)", "diff takes an expression and a variable", 5),
     ("grad(x'*A*x, x", "missing ')' to close grad(", 15),
+    # a query word without parentheses (a new user's first try)
+    ("hessian x'*A*x wrt x", "hessian takes its expression and variable in parentheses: "
+                             "hessian(x'*A*x, x)", 9),
+    ("diff  x'*x", "diff takes its expression and variable in parentheses", 7),
     ("x: vectr(n)", "unexpected 'vectr' (did you mean 'vector'?)", 4),
     ("x: vector(n) symmetric", "symmetric needs a square matrix, not a vector", 3),
     ("A: matrix(2, 3) diagonal", "diagonal needs a square matrix, but 2 ≠ 3", 3),
@@ -88,6 +92,11 @@ def test_errors_say_what_where_and_what_was_expected(s, line, message, column):
     assert where == f"  at line 1, column {column}:"
     assert shown == f"    {line}"
     assert caret == " " * (4 + column - 1) + "^"
+
+
+def test_a_variable_named_like_a_query_word_is_still_a_variable(s):
+    say(s, "grad: vector")
+    assert say(s, "grad'*x")[0] == "gradᵀx"
 
 
 def test_an_error_changes_nothing(s):
