@@ -2,6 +2,7 @@
 
     matcalc                                   the REPL (a script when stdin is not a terminal)
     matcalc -c "d/dx x'*A*x"                  one line of the REPL's query language
+    matcalc "d/dx x'*A*x"                     the same (one argument that is not a command)
     matcalc diff "x'*A*x" --wrt x [--shape x=n] [--assume A=symmetric]
                  [--json | --latex | --numpy] [--explain] [--check] [--rules FILE]
     matcalc grad ... | matcalc hessian ... | matcalc parse EXPR | matcalc check-rules [FILES]
@@ -22,6 +23,7 @@ from matcalc.errors import MatcalcError
 EXAMPLES = """examples:
   matcalc                                          (the REPL; :help inside)
   matcalc -c "d/dx x'*A*x"
+  matcalc "d/dx x'*A*x"                            (one query: the same as -c)
   matcalc -c "A: matrix(n,n) symmetric; grad(x'*A*x, x)"
   matcalc < queries.txt                            (one query per line)
   matcalc diff "x'*A*x" --wrt x
@@ -74,7 +76,8 @@ def _build(only: str | None = None) -> argparse.ArgumentParser:
         q = sub.add_parser(name, help=what, epilog=EXAMPLES,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         q.add_argument("expr", help="the expression, e.g. \"x'*A*x\"")
-        q.add_argument("--wrt", required=True, metavar="NAME", help="the variable")
+        q.add_argument("--wrt", metavar="NAME",
+                       help="the variable (may be left out when there is only one)")
         q.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS",
                        help="declare a shape: x=n, A=m,n, c= (scalar); repeatable")
         q.add_argument("--assume", action="append", default=[], metavar="NAME=PROP",
@@ -159,9 +162,16 @@ def _run_derivative(args) -> int:
     rules = matcalc.load_rules(*args.rules) if args.rules else builtin_rules()
     shapes = _shapes(args.shape)
     assume = _declarations(args.assume, "assume")
-    if not args.wrt.strip().isidentifier():
+    if args.wrt is not None and not args.wrt.strip().isidentifier():
         raise MatcalcError(f"--wrt {args.wrt!r}: expected the name of a variable, e.g. --wrt x")
     f = parse(args.expr, shapes, assume, language=rules.language)
+    if args.wrt is None:
+        names = list(f.variables())
+        if len(names) != 1:
+            raise MatcalcError(f"{f} has the variables {', '.join(names)}: say which one to "
+                               f"differentiate by, e.g. --wrt {names[0]}" if names else
+                               f"{f} has no variable to differentiate by")
+        args.wrt = names[0]
     if args.command == "diff":
         d = derive(f, args.wrt, rules=rules)
         answer, steps = d.result, d.steps
@@ -236,6 +246,12 @@ def main(argv: list[str] | None = None) -> int:
         return 141
 
 
+def _is_query(arg: str) -> bool:
+    """Whether the only argument is a query rather than a command: a bare word is taken
+    for a mistyped command (``matcalc dif`` stays a usage error listing the commands)."""
+    return arg not in COMMANDS and not arg.startswith("-") and not arg.strip().isidentifier()
+
+
 def _main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv:                                   # the REPL (or a script on stdin)
@@ -244,6 +260,8 @@ def _main(argv: list[str] | None = None) -> int:
             return repl.main()
         except KeyboardInterrupt:
             return 130
+    if len(argv) == 1 and _is_query(argv[0]):     # matcalc "d/dx x'*A*x": as -c would
+        argv = ["-c", argv[0]]
     only = argv[0] if argv[0] in COMMANDS else None
     if argv[0] == "-c" and len(argv) == 2:
         only = ""

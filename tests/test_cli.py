@@ -106,7 +106,6 @@ def test_a_parse_error_shows_where(elsewhere):
 @pytest.mark.parametrize("args, says", [
     (["-c"], "argument -c: expected one argument"),
     (["-c", "1", "diff", "x", "--wrt", "x"], "-c QUERY and a command do not go together"),
-    (["diff", "x"], "the following arguments are required: --wrt"),
     (["diff", "x", "--wrt", "x", "--json", "--latex"], "not allowed with argument"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
     (["parse"], "the following arguments are required: expr"),
@@ -306,3 +305,37 @@ def test_a_reader_that_goes_away_is_no_error(elsewhere):
     p.stdout.close()                              # the reader goes away
     assert p.wait(timeout=120) == 141
     assert p.stderr.read().decode() == ""
+
+
+# ---- a new user's first tries (in-process: the parsing of argv, not the start-up)
+
+def _main(capsys, *argv):
+    from matcalc.cli import main
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_one_argument_that_is_a_query_runs_as_with_dash_c(capsys):
+    code, out, err = _main(capsys, "d/dx x'*A*x")
+    assert code == 0, err
+    assert out.splitlines()[0] == "xᵀ(A + Aᵀ)"
+    code, out, _ = _main(capsys, "hessian(x'*A*x, x)")
+    assert code == 0 and out.splitlines()[0] == "A + Aᵀ"
+
+
+def test_a_mistyped_command_is_still_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        _main(capsys, "dif")
+    assert exc.value.code == 2
+    assert "invalid choice: 'dif'" in capsys.readouterr().err
+
+
+def test_wrt_may_be_left_out_when_there_is_one_variable(capsys):
+    code, out, err = _main(capsys, "diff", "norm2(x)^2")
+    assert code == 0, err
+    assert "  text:   2*x'" in out.splitlines()
+    code, out, err = _main(capsys, "grad", "x'*A*x")
+    assert code == 1 and out == ""
+    assert err == ("matcalc: x'*A*x has the variables x, A: say which one to differentiate "
+                   "by, e.g. --wrt x\n")
