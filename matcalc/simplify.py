@@ -20,9 +20,9 @@ from typing import Callable
 from matcalc import expr as E
 from matcalc.build import build, filled, shape_of
 from matcalc.errors import MatcalcError, ShapeError
-from matcalc.pattern import (_frozen, dim_map, distribute, distributes, instantiate, match_window,
-                             needs_dims, no_scalar, operand_kinds, operand_signatures, passes,
-                             prefilter, subject_needs, where_check)
+from matcalc.pattern import (CONTAINING, _frozen, dim_map, distribute, distributes, instantiate,
+                             match_window, needs_dims, no_scalar, operand_kinds,
+                             operand_signatures, passes, prefilter, subject_needs, where_check)
 from matcalc.rules import Rule, RuleSet
 
 MAX_PASSES = 30
@@ -107,6 +107,13 @@ class _Index:
         # rules that distribute an operator over an n-ary one apply to all operands at once
         self.distributive = {r.name: rev for r in identities if not r.where
                              for rev in [distributes(r.pattern, r.result)] if rev is not None}
+        # and those whose names must contain the cotangent (or the variable), when every
+        # operand does: applied one operand at a time they would end in the same place
+        self.distributive_where = {
+            r.name: (rev, frozenset(c for cs in r.where.values() for c in cs))
+            for r in identities if r.where
+            and all(c in CONTAINING for cs in r.where.values() for c in cs)
+            for rev in [distributes(r.pattern, r.result)] if rev is not None}
 
     @staticmethod
     def of(rules: RuleSet, identities: list[Rule]) -> "_Index":
@@ -267,7 +274,13 @@ class Simplifier:
             self._depth -= 1
 
     def _node(self, node: E.Expr) -> E.Expr:
-        for _ in range(200):
+        """Rewrite ``node`` to its fixpoint: a rewrite's new operands are simplified (one
+        level deeper), its new root is rewritten here, in a loop, so a sum whose terms are
+        rewritten one at a time (collected, identified) does not nest a level per term.
+        The forms passed through map to the result in the memo, as tree() would map them."""
+        passed: list[E.Expr] = []
+        seen = {node}
+        while True:
             new = self._canonical(node)
             if new is node:
                 new = self._rewrite(node)
@@ -275,16 +288,40 @@ class Simplifier:
                 new = self._transposed_sum(node)    # what no rule did: a transposed sum
             if new is node:
                 self.fixpoints.add(node)        # every rule tried, none applied
-                return node
+                break
             if self.rewrites > MAX_REWRITES:
                 self.trace.stopped.append(f"simplify: stopped after {MAX_REWRITES} rewrites")
                 self.gave_up += 1
-                return new
-            node = self.tree(new) if new not in self.memo else self.memo[new]
+                node = new
+                break
+            known = self.memo.get(new)
+            if known is None:
+                args = tuple([self.memo[a] if a in self.memo else self.tree(a)
+                              for a in new.args])
+                rebuilt = new if args == new.args else self._rebuild(new, args)
+                passed.append(new)
+                known = self.memo.get(rebuilt)
+                if known is None:
+                    if rebuilt is not new:
+                        passed.append(rebuilt)
+                    if rebuilt in seen:
+                        self.trace.stopped.append(f"simplify: a node kept changing (a cycle "
+                                                  f"between rules?); left as {rebuilt}")
+                        self.gave_up += 1
+                        node = rebuilt
+                        break
+                    seen.add(rebuilt)
+                    node = rebuilt
+                    continue
+            node = known
             if node in self.fixpoints:
-                return node                     # simplified already: its own fixpoint
-        self.trace.stopped.append(f"simplify: a node kept changing; left as {node}")
-        self.gave_up += 1
+                break                           # simplified already: its own fixpoint
+            if node in seen:                    # a form left unfinished by a limit, again
+                self.gave_up += 1
+                break
+            seen.add(node)
+        for form in passed:
+            self.memo.setdefault(form, node)
         return node
 
     def _kind(self, op: str):
@@ -531,6 +568,12 @@ class Simplifier:
             index = self._extra_index       # the prior rules all failed on it already
         for rule in index.candidates(node, self.condition):
             reverse = index.distributive.get(rule.name)
+            if reverse is None and rule.name in index.distributive_where:
+                reverse, conditions = index.distributive_where[rule.name]
+                inner = node.args[0] if node.args else None
+                if inner is None or inner.op != rule.pattern.args[0].op or not all(
+                        self.condition(c, t) for t in inner.args for c in conditions):
+                    reverse = None              # some operand free of it: match windows
             if reverse is not None:
                 if node.args[0].op != rule.pattern.args[0].op:
                     continue

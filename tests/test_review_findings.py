@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import matcalc
-from matcalc.diff import _Engine
+from matcalc.diff import _Engine, derive
 from matcalc.expr import var
 from matcalc.numeric import bind
 from matcalc.pattern import match_window
@@ -127,3 +127,38 @@ def test_values_drawn_honour_symmetric_and_diagonal_when_made_positive():
     g = matcalc.grad("dot(y, S*(S.^0.5)*y)", "y", assume={"S": "symmetric"})
     assert matcalc.check_derivative(matcalc.parse("dot(y, S*(S.^0.5)*y)",
                                                   assume={"S": "symmetric"}), "y", g, "grad")
+
+
+def test_a_long_sum_of_rows_is_read_off_in_one_step():
+    """d/dx of 80 row terms c_i*sin(x'*a_i): the transpose of the backprop sum came apart one
+    term per rewrite, each a level deeper, and at 62 terms the depth limit left a form that
+    could not be read off (NoRuleError). A distribution whose condition every operand meets
+    is applied to all at once, as the unconditioned ones are."""
+    n = 80
+    text = " + ".join(f"c{i}*sin(x'*a{i})" for i in range(n))
+    derivation = derive(text, "x")
+    assert not [s for s in derivation.trace.stopped if "fixpoint" not in s]
+    assert sum(s.rule == "transpose-sum-linear" for s in derivation.steps) == 1
+    rng = np.random.default_rng(0)
+    values = {"x": rng.standard_normal(3),
+              **{f"a{i}": rng.standard_normal() for i in range(n)},
+              **{f"c{i}": rng.standard_normal() for i in range(n)}}
+    got = matcalc.evaluate(derivation.result, values)
+    want = matcalc.numeric_jacobian(text, "x", values)
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+def test_a_cycle_between_rules_stops_at_once_with_the_form_it_left(tmp_path):
+    """A user's rule that the built-in ones undo (sin(A) -> sin(A + 0*A) -> sin(A)) is a cycle:
+    the simplifier stops the first time a form comes back. Before, it nested 60 levels deep,
+    then ran to the 5,000-rewrite limit, and answered with sin(vector(0) + ... + x + 0*(...))."""
+    rules = tmp_path / "cycle.yaml"
+    rules.write_text('identities:\n'
+                     '  - name: sine-plus-zero\n'
+                     '    from: "sin(A)"\n'
+                     '    to: "sin(A + 0*A)"\n'
+                     '    source: "a test: the simplifier takes 0*A away again"\n')
+    derivation = derive("sum(cos(x))", "x", rules=matcalc.load_rules(rules))
+    assert str(derivation.result) == "-sin(x)'"
+    stops = [s for s in derivation.trace.stopped if "fixpoint" not in s]
+    assert stops == ["simplify: a node kept changing (a cycle between rules?); left as sin(x)"]
