@@ -280,7 +280,7 @@ class Simplifier:
         The forms passed through map to the result in the memo, as tree() would map them."""
         passed: list[E.Expr] = []
         seen = {node}
-        while True:
+        for _ in range(MAX_REWRITES):           # rewrites count, canonical moves do not
             new = self._canonical(node)
             if new is node:
                 new = self._rewrite(node)
@@ -320,6 +320,9 @@ class Simplifier:
                 self.gave_up += 1
                 break
             seen.add(node)
+        else:
+            self.trace.stopped.append(f"simplify: a node kept changing; left as {node}")
+            self.gave_up += 1
         for form in passed:
             self.memo.setdefault(form, node)
         return node
