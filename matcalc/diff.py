@@ -25,6 +25,7 @@ from matcalc.build import build, filled
 from matcalc.errors import MatcalcError, ShapeError
 from matcalc.pattern import (_frozen, args_pass, dim_map, instantiate, instantiate_entrywise,
                              kinds_of, match_args, needs_dims, positional_test, where_check)
+from matcalc.printing import brief
 from matcalc.rules import RuleSet, derivative_shape, builtin_rules
 from matcalc.simplify import Simplifier, Step, Trace, negative
 
@@ -272,15 +273,15 @@ class _Engine:
                     out = instantiate(rule.result, env, dims, self.lang)
                 except ShapeError as exc:
                     raise MatcalcError(f"rule {rule.describe()} built an ill-shaped result "
-                                       f"for {node}: {exc}") from None
+                                       f"for {brief(node)}: {exc}") from None
                 self.trace.steps.append(Step(rule.name, rule.where_text, node,
                                              self._shown(out, negated)))
                 return out
         arg = args[position]
         raise NoRuleError(
-            f"no rule differentiates {node} with respect to its operand {position + 1} "
-            f"({arg}, {arg.shape_text}): add an 'adjoints' record for {node.op!r} to a rules "
-            f"file (see rules/README.md) and load it with matcalc.load_rules")
+            f"no rule differentiates {brief(node)} with respect to its operand {position + 1} "
+            f"({brief(arg)}, {arg.shape_text}): add an 'adjoints' record for {node.op!r} to a "
+            "rules file (see rules/README.md) and load it with matcalc.load_rules")
 
 
 def _adjoints_for(rules: RuleSet, op: str, position: int, args: tuple, condition) -> list:
@@ -306,9 +307,9 @@ def _adjoints_for(rules: RuleSet, op: str, position: int, args: tuple, condition
 def _free_of(answer: E.Expr, cot: E.Expr, f: E.Expr) -> E.Expr:
     """The answer, refused if the cotangent symbol is still in it (a rule left it there)."""
     if _contains(answer, cot, {}):
-        raise NoRuleError(f"cannot identify the derivative of {f}: the cotangent C is still in "
-                          f"{answer}; an 'identify' rule (rules/simplify/90-identify.yaml) must "
-                          "move it out")
+        raise NoRuleError(f"cannot identify the derivative of {brief(f)}: the cotangent C is "
+                          f"still in {brief(answer)}; an 'identify' rule "
+                          "(rules/simplify/90-identify.yaml) must move it out")
     return answer
 
 
@@ -354,7 +355,7 @@ def _read_off(form: E.Expr, target: E.Expr, lang, identity) -> E.Expr:
         else:
             k = _coefficient(term, target, lang)
             if k is None:
-                raise _ReadOffError(f"cannot read a Jacobian off the term {term}")
+                raise _ReadOffError(f"cannot read a Jacobian off the term {brief(term)}")
         if not k.shape and target.shape:                  # s*C: the Jacobian is s*I
             k = build(PRODUCT, (k, identity()), lang=lang)
         parts.append(k if sign > 0 else build(NEG, (k,), lang=lang))
@@ -390,8 +391,10 @@ def _variable(f: E.Expr, wrt) -> E.Expr:
         return wrt
     variables = f.variables()
     if wrt not in variables:
-        names = ", ".join(variables) or "none"
-        raise MatcalcError(f"{wrt!r} does not occur in {f} (its variables: {names}); the "
+        names = ", ".join(list(variables)[:12]) or "none"
+        if len(variables) > 12:
+            names += f" and {len(variables) - 12} more"
+        raise MatcalcError(f"{wrt!r} does not occur in {brief(f)} (its variables: {names}); the "
                            "derivative would be zero")
     return variables[wrt]
 
@@ -459,10 +462,10 @@ def _derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None,
     try:
         k = _read_off(form, target, lang, lambda: _identity(target, lang))
     except _ReadOffError as exc:
-        raise NoRuleError(f"{exc}: cannot identify the derivative of {f} with respect to "
-                          f"{x.value}; the linear form reached was {form}. An 'identify' rule "
-                          f"(rules/simplify/90-identify.yaml) that moves the cotangent C to "
-                          f"the right would let matcalc finish") from None
+        raise NoRuleError(f"{exc}: cannot identify the derivative of {brief(f)} with respect to "
+                          f"{x.value}; the linear form reached was {brief(form)}. An 'identify' "
+                          "rule (rules/simplify/90-identify.yaml) that moves the cotangent C to "
+                          "the right would let matcalc finish") from None
     if k is None:                                       # every term cancelled
         shape = derivative_shape(f.shape if not x.shape else column.shape, x.shape)
         return Derivation(f, x, _zero(shape, lang), trace)
@@ -548,8 +551,8 @@ def _inner_read_off(form: E.Expr, cot: E.Expr, f: E.Expr, lang) -> E.Expr | None
         elif (k := _coefficient(term, vec_cot, lang)) is not None and len(k.shape) == 2:
             v = build(UNVEC, (build(TRANSPOSE, (k,), lang=lang), cot), lang=lang)
         else:
-            raise NoRuleError(f"cannot identify the derivative of {f}: the term {term} is not "
-                              f"of the form <V, C>")
+            raise NoRuleError(f"cannot identify the derivative of {brief(f)}: the term "
+                              f"{brief(term)} is not of the form <V, C>")
         parts.append(v if sign > 0 else build(NEG, (v,)))
     if not parts:
         return None
@@ -585,8 +588,8 @@ def grad(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None) -> E
 
 def _grad(d: Derivation, rules: RuleSet | None) -> E.Expr:
     if d.expr.shape:
-        raise MatcalcError(f"grad needs a scalar expression; {d.expr} is {d.expr.shape_text} "
-                           "(use diff for its Jacobian)")
+        raise MatcalcError(f"grad needs a scalar expression; {brief(d.expr)} is "
+                           f"{d.expr.shape_text} (use diff for its Jacobian)")
     if not d.wrt.shape:
         return d.result
     rules = rules or builtin_rules()
@@ -616,7 +619,7 @@ def derive_hessian(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = 
     f = _as_expr(expr, shapes, assume, rules)
     x = _variable(f, wrt)
     if f.shape:
-        raise MatcalcError(f"hessian needs a scalar expression; {f} is {f.shape_text} (diff "
+        raise MatcalcError(f"hessian needs a scalar expression; {brief(f)} is {f.shape_text} (diff "
                            "gives its Jacobian)")
     if "symmetric" in x.props:
         # by the free entries, as diff by S is: the gradient of logdet(S) simplifies to inv(S)

@@ -428,3 +428,21 @@ def to_unicode(expr: Expr) -> str:
 
 def to_latex(expr: Expr) -> str:
     return _LATEX.render(expr)
+
+
+BRIEF = 240     # characters of an expression an error message shows
+
+
+def brief(expr: Expr, limit: int = BRIEF) -> str:
+    """Plain text for an error message: whole when short, else its two ends around how much
+    was left out (a generated sum of a thousand terms would bury the message itself)."""
+    text = to_text(expr)
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    head, tail = text[:half], text[-half:]
+    cut = head.rfind(" ")                   # at a space when there is one: whole operators
+    head = head[:cut] if cut > half // 2 else head
+    cut = tail.find(" ")
+    tail = tail[cut + 1:] if 0 <= cut < half // 2 else tail
+    return f"{head} … ({len(text):,} characters in all) … {tail}"

@@ -162,3 +162,19 @@ def test_a_cycle_between_rules_stops_at_once_with_the_form_it_left(tmp_path):
     assert str(derivation.result) == "-sin(x)'"
     stops = [s for s in derivation.trace.stopped if "fixpoint" not in s]
     assert stops == ["simplify: a node kept changing (a cycle between rules?); left as sin(x)"]
+
+
+def test_an_error_about_a_long_expression_shows_its_ends():
+    """A generated sum of 300 terms: the error says what is wrong in a few lines, not 3,500
+    characters of the expression and 300 variable names."""
+    text = " + ".join(f"x'*A{i}*x" for i in range(300))
+    with pytest.raises(matcalc.MatcalcError) as exc:
+        matcalc.diff(text, "y")
+    message = str(exc.value)
+    assert len(message) < 600, message
+    assert message.startswith("'y' does not occur in x'*A0*x + x'*A1*x + ")
+    assert "… (3,487 characters in all) … " in message and "+ x'*A299*x (its variables: " in message
+    assert "A9, A10 and 289 more); the derivative would be zero" in message
+    with pytest.raises(matcalc.MatcalcError) as exc:
+        matcalc.hessian(" + ".join(["A*x"] * 300), "x")
+    assert len(str(exc.value)) < 600
