@@ -522,8 +522,8 @@ class _Gen:
         if not (self._is(arg, "matmul") and self.uses.get(arg, 1) == 1 and arg not in self.memo):
             return None
         coef, items = self._factors(arg)
-        items = _drop_eyes(items)
-        return (coef, items) if len(items) >= 2 else None
+        kept = _drop_eyes(items, coef)  # a scaled identity (inv(b*eye)) leaves its scale
+        return (coef, kept) if len(kept) >= 2 else None
 
     def op_trace(self, node):
         (arg,) = node.args

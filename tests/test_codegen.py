@@ -234,6 +234,11 @@ def test_compiled_kronecker_chains_keep_vector_shapes(text):
     # the same identity factor twice: each counts (the second was dropped: 0.5, not 0.25)
     ("inv(a*eye(2))*inv(a*eye(2))", {"a": ()}),
     ("inv(a*eye(2))*inv(a*eye(2))*inv(a*eye(2))*B", {"a": (), "B": (2, 2)}),
+    # a scaled identity inside a trace or diagonal of a product kept no scale (the hunt, diff
+    # seed 7000179411: tr(inv(eye*b)*z*c*y') came back as c*y'*z, without the 1/b)
+    ("tr(inv(a*eye)*x*y')", {"a": (), "x": (3,), "y": (3,)}),
+    ("tr(A*inv(a*eye)*B)", {"a": (), "A": (2, 3), "B": (3, 2)}),
+    ("diag(A*B*inv(2*eye))", {"A": (3, 2), "B": (2, 3)}),
 ])
 def test_compiled_identities_and_traces_agree_with_the_reference(text, shapes):
     """Found by the second review: evaluate (compiled from its second call on) disagreed."""

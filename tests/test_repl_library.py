@@ -58,6 +58,14 @@ def test_check_derivative_agrees_for_right_answers():
     assert check_derivative(f, "x", matcalc.hessian(f, "x"), "hessian", seed=0)
 
 
+def test_a_point_outside_logdets_domain_is_drawn_again():
+    # c < 0 can make det(A'*A + c*I) negative; --check stopped there with 'logdet: the
+    # determinant is negative' (seed 0 draws such a point first) instead of drawing again
+    f = matcalc.parse("logdet(A'*A + c*eye)")
+    assert check_derivative(f, "A", matcalc.diff(f, "A"), seed=0)
+    assert matcalc.equivalent("logdet(A'*A + c*eye)", "logdet(c*eye + A'*A)", seed=0)
+
+
 def test_check_derivative_refuses_a_transposed_answer():
     f = matcalc.parse("tr(A*X)")                    # the derivative is A (numerator layout)
     shapes = {"A": f.variables()["A"].shape}
