@@ -286,6 +286,8 @@ class Simplifier:
                 new = self._rewrite(node)
             if new is node and node.op in self.lang.transposes:
                 new = self._transposed_sum(node)    # what no rule did: a transposed sum
+            elif new is node and node.op in E.FLATTEN and len(node.args) > 2:
+                new = self._spread_transposed_terms(node)   # (A + B)' + A + B
             if new is node:
                 self.fixpoints.add(node)        # every rule tried, none applied
                 break
@@ -382,6 +384,35 @@ class Simplifier:
         self.trace.steps.append(Step("symmetric-sum", "matcalc/simplify.py (a generic move)",
                                      node, inner, "the transposes of its terms are its terms"))
         return inner
+
+    def _spread_transposed_terms(self, node: E.Expr) -> E.Expr:
+        """A sum holding a transposed sum beside that sum's own terms, with the transpose
+        spread over them: (A + B)' + A + B = A' + B' + A + B, which collects and reads as
+        symmetric (the derivative of x'*(A + B)*x was x'*((A + B)' + A + B)').  Tried only
+        where no rule applies; generic: the transpose is known by its declaration, a sum by
+        its numeric."""
+        spec = self.lang.get(node.op)
+        if spec is None or spec.numeric != "add":
+            return node
+        terms = node.args
+        for i, t in enumerate(terms):
+            if t.op not in self.lang.transposes or t.args[0].op != node.op:
+                continue
+            inner = t.args[0].args
+            rest = list(terms[:i] + terms[i + 1:])
+            for u in inner:                     # each of its terms stands in the sum too
+                if u not in rest:
+                    break
+                rest.remove(u)
+            else:
+                spread = [build(t.op, (u,), t.value, self.lang) for u in inner]
+                new = build(node.op, terms[:i] + tuple(spread) + terms[i + 1:], node.value,
+                            self.lang)
+                self.trace.steps.append(Step(
+                    "transposed-sum-beside-its-terms", "matcalc/simplify.py (a generic move)",
+                    node, new, "(A + B)ᵀ = Aᵀ + Bᵀ where A and B stand in the same sum"))
+                return new
+        return node
 
     def _cancel(self, node: E.Expr) -> E.Expr:
         """A sum without its pairs of opposite terms (t and -t, wherever they stand); the
