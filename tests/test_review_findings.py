@@ -112,6 +112,21 @@ def test_rules_free_of_the_cotangent_leave_the_linear_form_to_identify(text, wrt
         assert matcalc.check_derivative(f, wrt, h, kind="hessian", seed=1), str(h)
 
 
+@pytest.mark.parametrize("text, wrt, shapes", [
+    ("tr(kron(A', A))", "A", {}),
+    ("tr(kron((A + eye)', A))", "A", {}),
+    ("tr(kron(A', inv(A)))", "A", {}),
+    ("vec(A)'*kron(inv(X') + eye, X)*vec(B)", "X", {"A": "n,n", "B": "n,n", "X": "n,n"}),
+])
+def test_hessian_through_a_kronecker_product_of_the_variable_with_itself(text, wrt, shapes):
+    # fresh-seed Hessian runs (2718011691, 2718025453, 2718033216 and nine more of 40,000):
+    # the form reached vec(vec(C)'*commutation(C')), a row times a factor holding C only as
+    # its shape, which vec-right (it needs the factor free of C) never took
+    f = matcalc.parse(text, shapes=shapes)
+    h = matcalc.hessian(f, wrt)
+    assert matcalc.check_derivative(f, wrt, h, kind="hessian", seed=1), str(h)
+
+
 def test_values_drawn_honour_symmetric_and_diagonal_when_made_positive():
     # the second review: check_derivative's fallback to positive values dropped S's symmetry,
     # so a right gradient of dot(y, S*S.^0.5*y) was called wrong; a diagonal assumption was
