@@ -127,6 +127,14 @@ def test_hessian_through_a_kronecker_product_of_the_variable_with_itself(text, w
     assert matcalc.check_derivative(f, wrt, h, kind="hessian", seed=1), str(h)
 
 
+def test_a_zero_left_by_cancelled_terms_in_a_scalar_sum_is_dropped():
+    # fresh-seed Hessian run (2718023325): cancel-opposites emptied a scalar sum nested in
+    # another, which kept the number 0; identify found no rule for y/norm2(y)*(0 - s*C)
+    f = matcalc.parse("y'/<x', y'>*norm2(y)*x")
+    h = matcalc.hessian(f, "y")
+    assert matcalc.check_derivative(f, "y", h, kind="hessian", seed=1), str(h)
+
+
 def test_values_drawn_honour_symmetric_and_diagonal_when_made_positive():
     # the second review: check_derivative's fallback to positive values dropped S's symmetry,
     # so a right gradient of dot(y, S*S.^0.5*y) was called wrong; a diagonal assumption was
