@@ -117,6 +117,8 @@ def test_rules_free_of_the_cotangent_leave_the_linear_form_to_identify(text, wrt
     ("tr(kron((A + eye)', A))", "A", {}),
     ("tr(kron(A', inv(A)))", "A", {}),
     ("vec(A)'*kron(inv(X') + eye, X)*vec(B)", "X", {"A": "n,n", "B": "n,n", "X": "n,n"}),
+    # 3100017813: a quotient u*p/a before C*z hid the row p from bilinear-cotangent
+    ("vec(X)'*kron(X, S.^2*(y'*(S/a)*z))*vec(S')", "S", {"X": "n,n", "S": "n,n"}),
 ])
 def test_hessian_through_a_kronecker_product_of_the_variable_with_itself(text, wrt, shapes):
     # fresh-seed Hessian runs (2718011691, 2718025453, 2718033216 and nine more of 40,000):
