@@ -137,6 +137,18 @@ def test_a_zero_left_by_cancelled_terms_in_a_scalar_sum_is_dropped():
     assert matcalc.check_derivative(f, "y", h, kind="hessian", seed=1), str(h)
 
 
+@pytest.mark.parametrize("text, wrt", [
+    ("vec(-A)'*kron(tanh(A), A - A)*vec(B)", "A"),
+    ("tr(kron((S./(y*z'))*sum(z), eye - eye))", "z"),
+])
+def test_hessian_through_a_kronecker_product_with_a_zero_operand(text, wrt):
+    # fresh-seed Hessian run (2718046847, 2718048398): the zero operand reached the linear
+    # form as unvec(vector(0), M), which no identify rule read
+    f = matcalc.parse(text, shapes={"A": "n,n", "B": "n,n", "S": "n,n", "y": "n", "z": "n"})
+    h = matcalc.hessian(f, wrt)
+    assert matcalc.check_derivative(f, wrt, h, kind="hessian", seed=1), str(h)
+
+
 def test_values_drawn_honour_symmetric_and_diagonal_when_made_positive():
     # the second review: check_derivative's fallback to positive values dropped S's symmetry,
     # so a right gradient of dot(y, S*S.^0.5*y) was called wrong; a diagonal assumption was
