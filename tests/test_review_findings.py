@@ -149,6 +149,18 @@ def test_hessian_through_a_kronecker_product_with_a_zero_operand(text, wrt):
     assert matcalc.check_derivative(f, wrt, h, kind="hessian", seed=1), str(h)
 
 
+@pytest.mark.parametrize("text, wrt", [
+    ("x'.^norm2(y)*(z - z)", "y"),
+    ("norm2(y'*(y'*x) - (z' - z')*(x'*y))", "x"),
+])
+def test_hessian_with_a_zero_row(text, wrt):
+    # fresh-seed Hessian run (3100028022, 3100040710): z' - z' stayed as vector(0)' in
+    # <vector(0)', u'> and in vector(0)' - y'*(y'*C), neither of which identify reads
+    f = matcalc.parse(text)
+    h = matcalc.hessian(f, wrt)
+    assert matcalc.check_derivative(f, wrt, h, kind="hessian", seed=1), str(h)
+
+
 def test_values_drawn_honour_symmetric_and_diagonal_when_made_positive():
     # the second review: check_derivative's fallback to positive values dropped S's symmetry,
     # so a right gradient of dot(y, S*S.^0.5*y) was called wrong; a diagonal assumption was
