@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from matcalc.errors import MatcalcError
@@ -166,11 +167,12 @@ def _run_derivative(args) -> int:
         raise MatcalcError(f"--wrt {args.wrt!r}: expected the name of a variable, e.g. --wrt x")
     f = parse(args.expr, shapes, assume, language=rules.language)
     if args.wrt is None:
+        from matcalc.printing import brief, brief_names
         names = list(f.variables())
         if len(names) != 1:
-            raise MatcalcError(f"{f} has the variables {', '.join(names)}: say which one to "
-                               f"differentiate by, e.g. --wrt {names[0]}" if names else
-                               f"{f} has no variable to differentiate by")
+            raise MatcalcError(f"{brief(f)} has the variables {brief_names(names)}: say which "
+                               f"one to differentiate by, e.g. --wrt {names[0]}" if names else
+                               f"{brief(f)} has no variable to differentiate by")
         args.wrt = names[0]
     if args.command == "diff":
         d = derive(f, args.wrt, rules=rules)
@@ -240,7 +242,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
     except BrokenPipeError:
-        import os
         devnull = os.open(os.devnull, os.O_WRONLY)     # Python's own flush at exit would
         os.dup2(devnull, sys.stdout.fileno())          # fail again on the closed pipe
         return 141
@@ -261,6 +262,10 @@ def _main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             return 130
     if len(argv) == 1 and _is_query(argv[0]):     # matcalc "d/dx x'*A*x": as -c would
+        if os.path.isfile(argv[0]):
+            print(f"matcalc: {argv[0]} is a file: to answer its queries line by line, write "
+                  f"matcalc < {argv[0]}", file=sys.stderr)
+            return 2
         argv = ["-c", argv[0]]
     only = argv[0] if argv[0] in COMMANDS else None
     if argv[0] == "-c" and len(argv) == 2:

@@ -25,7 +25,7 @@ from matcalc.build import build, filled
 from matcalc.errors import MatcalcError, ShapeError
 from matcalc.pattern import (_frozen, args_pass, dim_map, instantiate, instantiate_entrywise,
                              kinds_of, match_args, needs_dims, positional_test, where_check)
-from matcalc.printing import brief
+from matcalc.printing import brief, brief_names
 from matcalc.rules import RuleSet, derivative_shape, builtin_rules
 from matcalc.simplify import Simplifier, Step, Trace, negative
 
@@ -391,10 +391,8 @@ def _variable(f: E.Expr, wrt) -> E.Expr:
         return wrt
     variables = f.variables()
     if wrt not in variables:
-        names = ", ".join(list(variables)[:12]) or "none"
-        if len(variables) > 12:
-            names += f" and {len(variables) - 12} more"
-        raise MatcalcError(f"{wrt!r} does not occur in {brief(f)} (its variables: {names}); the "
+        raise MatcalcError(f"{wrt!r} does not occur in {brief(f)} (its variables: "
+                           f"{brief_names(variables)}); the "
                            "derivative would be zero")
     return variables[wrt]
 

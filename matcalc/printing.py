@@ -446,3 +446,10 @@ def brief(expr: Expr, limit: int = BRIEF) -> str:
     cut = tail.find(" ")
     tail = tail[cut + 1:] if 0 <= cut < half // 2 else tail
     return f"{head} … ({len(text):,} characters in all) … {tail}"
+
+
+def brief_names(names, limit: int = 12) -> str:
+    """``x, A, b``; the first ``limit`` and how many more when there are more."""
+    names = list(names)
+    shown = ", ".join(names[:limit]) or "none"
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")

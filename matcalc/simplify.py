@@ -20,15 +20,20 @@ from typing import Callable
 from matcalc import expr as E
 from matcalc.build import build, filled, shape_of
 from matcalc.errors import MatcalcError, ShapeError
-from matcalc.pattern import (CONTAINING, _frozen, dim_map, distribute, distributes, instantiate,
+from matcalc.pattern import (_frozen, dim_map, distribute, distributes, instantiate,
                              match_window, needs_dims, no_scalar, operand_kinds,
                              operand_signatures, passes, prefilter, subject_needs, where_check)
+from matcalc.printing import brief
 from matcalc.rules import Rule, RuleSet
 
 MAX_PASSES = 30
 MAX_REWRITES = 5_000
 MAX_NODES = 200_000
 MAX_DEPTH = 60
+# a sum this long or longer has a conditioned distribution applied to all its terms at once
+LONG_SUM = MAX_DEPTH // 2
+# conditions that hold of a sum when they hold of each of its terms (it contains C, x)
+_HELD_BY_PARTS = frozenset({"linear", "depends"})
 
 
 # Scalar arithmetic by the ``numeric`` name of a language record (the numeric table).
@@ -107,12 +112,14 @@ class _Index:
         # rules that distribute an operator over an n-ary one apply to all operands at once
         self.distributive = {r.name: rev for r in identities if not r.where
                              for rev in [distributes(r.pattern, r.result)] if rev is not None}
-        # and those whose names must contain the cotangent (or the variable), when every
-        # operand does: applied one operand at a time they would end in the same place
+        # and, over a long sum, those whose names must contain the cotangent (or the
+        # variable), when every term does: one term at a time, each rewrite would take the
+        # rest a level deeper (a 62-term sum reached the depth limit).  A shorter sum keeps
+        # the one-at-a-time rewrites, which collect the rest as they go
         self.distributive_where = {
             r.name: (rev, frozenset(c for cs in r.where.values() for c in cs))
             for r in identities if r.where
-            and all(c in CONTAINING for cs in r.where.values() for c in cs)
+            and all(c in _HELD_BY_PARTS for cs in r.where.values() for c in cs)
             for rev in [distributes(r.pattern, r.result)] if rev is not None}
 
     @staticmethod
@@ -263,7 +270,8 @@ class Simplifier:
         if self._depth > MAX_DEPTH:
             if not self._deep_reported:
                 self.trace.stopped.append(f"simplify: rewrites nested deeper than {MAX_DEPTH}"
-                                          f" (a cycle between rules?); left {node} as it was")
+                                          f" (a cycle between rules?); left {brief(node)} as "
+                                          "it was")
                 self._deep_reported = True
             self.gave_up += 1
             return node
@@ -308,7 +316,7 @@ class Simplifier:
                         passed.append(rebuilt)
                     if rebuilt in seen:
                         self.trace.stopped.append(f"simplify: a node kept changing (a cycle "
-                                                  f"between rules?); left as {rebuilt}")
+                                                  f"between rules?); left as {brief(rebuilt)}")
                         self.gave_up += 1
                         node = rebuilt
                         break
@@ -319,14 +327,17 @@ class Simplifier:
             if node in self.fixpoints:
                 break                           # simplified already: its own fixpoint
             if node in seen:                    # a form left unfinished by a limit, again
+                self.trace.stopped.append(f"simplify: a node kept changing (a cycle between "
+                                          f"rules?); left as {brief(node)}")
                 self.gave_up += 1
                 break
             seen.add(node)
         else:
-            self.trace.stopped.append(f"simplify: a node kept changing; left as {node}")
+            self.trace.stopped.append(f"simplify: a node kept changing; left as {brief(node)}")
             self.gave_up += 1
-        for form in passed:
-            self.memo.setdefault(form, node)
+        for form in passed:                     # (the result itself: tree() registers it)
+            if form is not node:
+                self.memo.setdefault(form, node)
         return node
 
     def _kind(self, op: str):
@@ -385,14 +396,18 @@ class Simplifier:
                                      node, inner, "the transposes of its terms are its terms"))
         return inner
 
+    def _adds(self, node: E.Expr) -> bool:
+        """Whether ``node`` is a sum (its function's numeric is ``add``)."""
+        spec = self.lang.get(node.op)
+        return spec is not None and spec.numeric == "add" and node.op in E.FLATTEN
+
     def _spread_transposed_terms(self, node: E.Expr) -> E.Expr:
         """A sum holding a transposed sum beside that sum's own terms, with the transpose
         spread over them: (A + B)' + A + B = A' + B' + A + B, which collects and reads as
         symmetric (the derivative of x'*(A + B)*x was x'*((A + B)' + A + B)').  Tried only
         where no rule applies; generic: the transpose is known by its declaration, a sum by
         its numeric."""
-        spec = self.lang.get(node.op)
-        if spec is None or spec.numeric != "add":
+        if not self._adds(node):
             return node
         terms = node.args
         for i, t in enumerate(terms):
@@ -605,9 +620,10 @@ class Simplifier:
             if reverse is None and rule.name in index.distributive_where:
                 reverse, conditions = index.distributive_where[rule.name]
                 inner = node.args[0] if node.args else None
-                if inner is None or inner.op != rule.pattern.args[0].op or not all(
+                if inner is None or inner.op != rule.pattern.args[0].op \
+                        or len(inner.args) <= LONG_SUM or not self._adds(inner) or not all(
                         self.condition(c, t) for t in inner.args for c in conditions):
-                    reverse = None              # some operand free of it: match windows
+                    reverse = None              # a short sum, or a term free of it
             if reverse is not None:
                 if node.args[0].op != rule.pattern.args[0].op:
                     continue

@@ -339,3 +339,20 @@ def test_wrt_may_be_left_out_when_there_is_one_variable(capsys):
     assert code == 1 and out == ""
     assert err == ("matcalc: x'*A*x has the variables x, A: say which one to differentiate "
                    "by, e.g. --wrt x\n")
+
+
+def test_a_file_as_the_only_argument_says_how_to_answer_it(capsys, tmp_path):
+    queries = tmp_path / "queries.txt"
+    queries.write_text("d/dx x'*x\n")
+    code, out, err = _main(capsys, str(queries))
+    assert code == 2 and out == ""
+    assert err == (f"matcalc: {queries} is a file: to answer its queries line by line, write "
+                   f"matcalc < {queries}\n")
+
+
+def test_a_long_expression_without_wrt_is_named_briefly(capsys):
+    text = " + ".join(f"x'*A{i}*x" for i in range(100))
+    code, out, err = _main(capsys, "diff", text)
+    assert code == 1 and out == ""
+    assert len(err) < 600, err
+    assert "characters in all" in err and "A10 and 89 more: say which one" in err

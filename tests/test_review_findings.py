@@ -227,3 +227,15 @@ def test_an_error_about_a_long_expression_shows_its_ends():
     with pytest.raises(matcalc.MatcalcError) as exc:
         matcalc.hessian(" + ".join(["A*x"] * 300), "x")
     assert len(str(exc.value)) < 600
+
+
+def test_a_short_sum_keeps_the_one_term_at_a_time_rewrites(monkeypatch):
+    """The review: applying transpose-sum-linear to every term at once skips the collecting
+    that one term at a time does on the way (norm2(y*y'*(x + y))^2's Hessian went from 28
+    to 36 nodes), so only a long sum (which would reach the depth limit) takes it at once."""
+    import matcalc.simplify as S
+    text = "norm2(y*y'*(x + y))^2"
+    short = matcalc.hessian(text, "y")
+    monkeypatch.setattr(S, "LONG_SUM", 10 ** 9)             # never all at once
+    assert matcalc.hessian(text, "y") is short
+    assert short.node_count() == 28
