@@ -335,9 +335,11 @@ class Simplifier:
         else:
             self.trace.stopped.append(f"simplify: a node kept changing; left as {brief(node)}")
             self.gave_up += 1
-        for form in passed:                     # (the result itself: tree() registers it)
-            if form is not node:
-                self.memo.setdefault(form, node)
+        # the result too, so tree() does not register it as a simplified run: the runs of a
+        # node's own rewrites are many, and _clean_runs reads them all at every operand
+        # (registering them took the trace of 128 products from 0.11 to 0.37 s)
+        for form in passed:
+            self.memo.setdefault(form, node)
         return node
 
     def _kind(self, op: str):
