@@ -157,7 +157,7 @@ def _expression_last(argv: list[str]) -> list[str]:
 
 def _run_derivative(args) -> int:
     import matcalc
-    from matcalc.diff import derive, derive_hessian
+    from matcalc.diff import _grad, derive, derive_hessian
     from matcalc.parse import parse
     from matcalc.rules import builtin_rules
     rules = matcalc.load_rules(*args.rules) if args.rules else builtin_rules()
@@ -174,17 +174,13 @@ def _run_derivative(args) -> int:
                                f"one to differentiate by, e.g. --wrt {names[0]}" if names else
                                f"{brief(f)} has no variable to differentiate by")
         args.wrt = names[0]
-    if args.command == "diff":
-        d = derive(f, args.wrt, rules=rules)
-        answer, steps = d.result, d.steps
-    elif args.command == "hessian":
+    if args.command == "hessian":
         d = derive_hessian(f, args.wrt, rules=rules)
-        answer, steps = d.result, d.steps
     else:
-        answer = getattr(matcalc, args.command)(f, args.wrt, rules=rules)
-        steps = []
-        if args.explain or args.json:
-            steps = derive(f, args.wrt, rules=rules).steps
+        d = derive(f, args.wrt, rules=rules)
+    answer, steps = d.result, d.steps
+    if args.command == "grad":
+        answer = _grad(d, rules)
     check = None
     if args.check:
         from matcalc.equivalence import check_derivative
@@ -192,7 +188,7 @@ def _run_derivative(args) -> int:
     if args.json:
         out = {"input": args.expr, "wrt": args.wrt, "derivative": str(answer),
                "shape": answer.shape_text, "unicode": answer.unicode(),
-               "latex": answer.latex(),
+               "latex": answer.latex(), "unfinished": d.unfinished,
                "steps": [{"rule": s.rule, "where": s.where, "before": str(s.before),
                           "after": str(s.after), "note": s.note} for s in steps]}
         if check is not None:
@@ -212,6 +208,8 @@ def _run_derivative(args) -> int:
         variables = ", ".join(f"{n} is {v.shape_text}" for n, v in answer.variables().items())
         print(f"  where:  {variables or 'no variables'}")
         print(f"  text:   {answer}")
+        for why in d.unfinished:
+            print(f"  note:   not fully simplified: {why}")
         if args.explain:
             print(f"  rules that fired ({sum(not s.marker for s in steps)}):")
             for i, step in enumerate(steps, 1):

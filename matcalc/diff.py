@@ -53,6 +53,12 @@ class Derivation:
     hessian: bool = False           # the result is the Hessian (derive_hessian)
 
     @property
+    def unfinished(self) -> list[str]:
+        """Why simplification stopped before its fixpoint (a limit, a cycle between rules),
+        each reason once: the answer is right but may not be in its simplest form."""
+        return list(dict.fromkeys(s for s in self.trace.stopped if s != "simplify: fixpoint"))
+
+    @property
     def steps(self) -> list[Step]:
         return self.trace.steps
 

@@ -176,21 +176,16 @@ class Session:
         if query[0] == "expr":
             return Reply("answer", self._show_expr(query[1]))
         kind, f, wrt = query
-        import matcalc
-        from matcalc.diff import derive, derive_hessian
+        from matcalc.diff import _grad, derive, derive_hessian
         _scalar_for(kind, f)
-        if kind == "diff":
-            derivation = derive(f, wrt, rules=self.rules)
-            result, steps = derivation.result, derivation.steps
-        elif kind == "hessian":
-            derivation = derive_hessian(f, wrt, rules=self.rules)
-            result, steps = derivation.result, derivation.steps
-        else:
-            result = getattr(matcalc, kind)(f, wrt, rules=self.rules)
-            steps = derive(f, wrt, rules=self.rules).steps if explain else []
+        derivation = (derive_hessian if kind == "hessian" else derive)(f, wrt, rules=self.rules)
+        result, steps = derivation.result, derivation.steps
+        if kind == "grad":
+            result = _grad(derivation, self.rules)
         shown = self._in_layout(result, kind)
         self.last = Answer(line.strip(), kind, f, wrt, shown, result)
         lines = self._describe(shown)
+        lines += [f"  note:   not fully simplified: {why}" for why in derivation.unfinished]
         if self.layout == "denominator":
             lines.append("  layout: " + ("denominator (a gradient is shaped like "
                                          f"{wrt} in either layout)" if kind == "grad" else

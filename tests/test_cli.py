@@ -142,8 +142,10 @@ def test_json_has_the_fields_the_issue_lists(elsewhere):
         r = run(command, "x'*A*x", "--wrt", "x", "--json", cwd=elsewhere)
         assert r.returncode == 0, r.stderr
         data = json.loads(r.stdout)
-        assert set(data) == {"input", "wrt", "derivative", "shape", "unicode", "latex", "steps"}
+        assert set(data) == {"input", "wrt", "derivative", "shape", "unicode", "latex", "steps",
+                             "unfinished"}
         assert data["derivative"] == derivative, command
+        assert data["unfinished"] == []
         assert data["steps"] and {"rule", "where", "before", "after", "note"} <= set(
             data["steps"][0])
 
@@ -356,3 +358,20 @@ def test_a_long_expression_without_wrt_is_named_briefly(capsys):
     assert code == 1 and out == ""
     assert len(err) < 600, err
     assert "characters in all" in err and "A10 and 89 more: say which one" in err
+
+
+def test_an_answer_whose_simplification_stopped_says_so(capsys, tmp_path):
+    """A user's rule that the built-in ones undo is a cycle: the answer is right, and the
+    output says it may not be in its simplest form (it said nothing)."""
+    rules = tmp_path / "cycle.yaml"
+    rules.write_text('identities:\n'
+                     '  - name: sine-plus-zero\n'
+                     '    from: "sin(A)"\n'
+                     '    to: "sin(A + 0*A)"\n'
+                     '    source: "a test: the simplifier takes 0*A away again"\n')
+    code, out, err = _main(capsys, "diff", "sum(cos(x))", "--rules", str(rules))
+    assert code == 0, err
+    assert ("  note:   not fully simplified: simplify: a node kept changing (a cycle between "
+            "rules?); left as sin(x)") in out.splitlines()
+    code, out, err = _main(capsys, "diff", "sum(cos(x))")
+    assert code == 0 and "note:" not in out
