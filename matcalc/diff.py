@@ -693,6 +693,7 @@ class Explanation:
             out.append(f"{i:3d}. {step.rule} ({step.where}): {step.before}  →  {step.after}")
             if step.note:
                 out.append(f"       note: {step.note}")
+        out += [f"  not fully simplified: {why}" for why in d.unfinished]
         return out
 
     def __str__(self) -> str:

@@ -185,6 +185,9 @@ def test_a_cycle_between_rules_stops_at_once_with_the_form_it_left(tmp_path):
     assert str(derivation.result) == "-sin(x)'"
     stops = [s for s in derivation.trace.stopped if "fixpoint" not in s]
     assert stops == ["simplify: a node kept changing (a cycle between rules?); left as sin(x)"]
+    assert derivation.unfinished == stops
+    shown = str(matcalc.explain("sum(cos(x))", "x", rules=matcalc.load_rules(rules)))
+    assert shown.endswith("\n  not fully simplified: " + stops[0])
 
 
 def test_an_error_about_a_long_expression_shows_its_ends():
