@@ -216,3 +216,14 @@ def test_a_short_sum_keeps_the_one_term_at_a_time_rewrites(monkeypatch):
     monkeypatch.setattr(S, "LONG_SUM", 10 ** 9)             # never all at once
     assert matcalc.hessian(text, "y") is short
     assert short.node_count() == 28
+
+
+def test_a_scalar_run_after_the_cotangent_in_a_long_product_moves_before_it():
+    """The hunt (diff seed 7000239652): ...*z'*C*x_1'*x in a product of 14 factors, where
+    scalar-after-cotangent's names take one factor each and never saw x_1'*x as a scalar."""
+    text = ("z*(eye*x*y'*(z'*z)*x*12*sin(tr(kron(eye(m), B))))'*"
+            "(-((x.^a*a*x_1'*x)'*inv(Xk.*B))')")
+    f = matcalc.parse(text, shapes={"x": "n", "y": "n", "z": "n", "x_1": "n", "Xk": "n,n",
+                                    "B": "n,n"})
+    d = matcalc.diff(f, "a")
+    assert matcalc.check_derivative(f, "a", d, seed=1), str(d)
