@@ -222,22 +222,28 @@ class _Engine:
             if self.depends(arg):
                 yield arg, self.adjoint(node, i, y, negated=negated)
 
-    def _halves(self, node: E.Expr, args: tuple, y: E.Expr, negated: bool):
+    def _halves(self, node: E.Expr, args: tuple, y: E.Expr, negated: bool,
+                nested: bool = False):
         """The operands' cotangents of an associative, commuting ``node`` taken as a pair of
-        halves of ``args`` (each half a node of the same operator), recursively."""
+        halves of ``args`` (each half a node of the same operator), recursively.  Inside a
+        half, a rule that passes the cotangent on unchanged (a sum's) is not listed again:
+        the trace shows it once per node, not once per split (14 lines for 8 terms)."""
         half = len(args) // 2
         parts = (args[:half], args[half:])
         pair = tuple(p[0] if len(p) == 1 else build(node.op, p, lang=self.lang) for p in parts)
         for position, (part, operand) in enumerate(zip(parts, pair)):
             if not self.depends(operand):
                 continue
+            steps = len(self.trace.steps)
             cot = self.adjoint(node, position, y, pair, negated)
+            if nested and cot is y and len(self.trace.steps) == steps + 1:
+                self.trace.steps.pop()
             if cot is None:
                 continue
             if len(part) == 1:
                 yield operand, cot
             else:
-                yield from self._halves(node, part, cot, negated)
+                yield from self._halves(node, part, cot, negated, nested=True)
 
     def elementwise(self, rule, node: E.Expr, y: E.Expr, negated: bool = False) -> E.Expr:
         if rule.result.op == "const" and rule.result.value == 0:

@@ -170,3 +170,12 @@ def test_every_hessian_explanation_names_its_gradient_once(text, wrt, assume, gr
     if assume:
         assert "as if it had no assumption" in markers[0].note
     assert str(e.result) == str(matcalc.hessian(text, wrt, assume=assume))
+
+
+def test_explain_lists_a_sum_rule_once_per_sum_not_once_per_split():
+    # backprop takes a sum of 8 terms apart in halves (7 splits); the sum rules pass the
+    # cotangent on unchanged, and explain listed them 14 times with the same before and after
+    text = " + ".join(f"c{i}*sin(x'*a{i})" for i in range(8))
+    rules = [s.rule for s in matcalc.explain(text, "x").steps]
+    assert rules.count("sum-rule-left") == 1 and rules.count("sum-rule-right") == 1
+    assert rules.count("sin") == 8
