@@ -157,7 +157,7 @@ def _expression_last(argv: list[str]) -> list[str]:
 
 def _run_derivative(args) -> int:
     import matcalc
-    from matcalc.diff import _grad, derive, derive_hessian
+    from matcalc.diff import derive, derive_hessian
     from matcalc.parse import parse
     from matcalc.rules import builtin_rules
     rules = matcalc.load_rules(*args.rules) if args.rules else builtin_rules()
@@ -178,9 +178,9 @@ def _run_derivative(args) -> int:
         d = derive_hessian(f, args.wrt, rules=rules)
     else:
         d = derive(f, args.wrt, rules=rules)
-    answer, steps = d.result, d.steps
+    answer, steps = d.result, list(d.steps)     # (the gradient's transpose is not a step)
     if args.command == "grad":
-        answer = _grad(d, rules)
+        answer = d.gradient(rules)
     check = None
     if args.check:
         from matcalc.equivalence import check_derivative

@@ -52,6 +52,11 @@ class Derivation:
     simplifier: "Simplifier | None" = field(default=None, repr=False, compare=False)
     hessian: bool = False           # the result is the Hessian (derive_hessian)
 
+    def gradient(self, rules: RuleSet | None = None) -> E.Expr:
+        """The gradient (shaped like the variable) of this derivation's scalar expression,
+        as :func:`grad` gives it; its transpose adds simplifier steps to the trace."""
+        return _grad(self, rules)
+
     @property
     def unfinished(self) -> list[str]:
         """Why simplification stopped before its fixpoint (a limit, a cycle between rules),

@@ -176,12 +176,12 @@ class Session:
         if query[0] == "expr":
             return Reply("answer", self._show_expr(query[1]))
         kind, f, wrt = query
-        from matcalc.diff import _grad, derive, derive_hessian
+        from matcalc.diff import derive, derive_hessian
         _scalar_for(kind, f)
         derivation = (derive_hessian if kind == "hessian" else derive)(f, wrt, rules=self.rules)
-        result, steps = derivation.result, derivation.steps
+        result, steps = derivation.result, list(derivation.steps)
         if kind == "grad":
-            result = _grad(derivation, self.rules)
+            result = derivation.gradient(self.rules)
         shown = self._in_layout(result, kind)
         self.last = Answer(line.strip(), kind, f, wrt, shown, result)
         lines = self._describe(shown)

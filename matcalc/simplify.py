@@ -30,7 +30,7 @@ MAX_PASSES = 30
 MAX_REWRITES = 5_000
 MAX_NODES = 200_000
 MAX_DEPTH = 60
-# a sum this long or longer has a conditioned distribution applied to all its terms at once
+# a sum longer than this has a conditioned distribution applied to all its terms at once
 LONG_SUM = MAX_DEPTH // 2
 # conditions that hold of a sum when they hold of each of its terms (it contains C, x)
 _HELD_BY_PARTS = frozenset({"linear", "depends"})

@@ -375,3 +375,14 @@ def test_an_answer_whose_simplification_stopped_says_so(capsys, tmp_path):
             "rules?); left as sin(x)") in out.splitlines()
     code, out, err = _main(capsys, "diff", "sum(cos(x))")
     assert code == 0 and "note:" not in out
+
+
+def test_grad_lists_the_derivation_steps_as_diff_does(capsys):
+    # the second review: grad's transpose added a step to --json and --explain that stopped
+    # short of the answer ((x'*(A + A'))' -> (A + A')'*x)
+    steps = {}
+    for command in ("diff", "grad"):
+        code, out, err = _main(capsys, command, "x'*A*x", "--wrt", "x", "--json")
+        assert code == 0, err
+        steps[command] = json.loads(out)["steps"]
+    assert steps["grad"] == steps["diff"] and len(steps["diff"]) == 7
