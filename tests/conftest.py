@@ -58,3 +58,19 @@ def low_recursion_limit(headroom: int = 150):
 def shallow_stack():
     """The :func:`low_recursion_limit` context manager, as a fixture."""
     return low_recursion_limit
+
+
+# A user's rule that the built-in rules undo (sin(A) -> sin(A + 0*A) -> sin(A)): a cycle the
+# simplifier must stop and report.  d/dx sum(cos(x)) meets it.
+CYCLE_MESSAGE = "simplify: a node kept changing (a cycle between rules?); left as sin(x)"
+
+
+@pytest.fixture
+def cycling_rules(tmp_path):
+    path = tmp_path / "cycle.yaml"
+    path.write_text('identities:\n'
+                    '  - name: sine-plus-zero\n'
+                    '    from: "sin(A)"\n'
+                    '    to: "sin(A + 0*A)"\n'
+                    '    source: "a test: the simplifier takes 0*A away again"\n')
+    return path
