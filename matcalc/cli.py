@@ -157,7 +157,7 @@ def _expression_last(argv: list[str]) -> list[str]:
 
 def _run_derivative(args) -> int:
     import matcalc
-    from matcalc.diff import derive, derive_hessian
+    from matcalc.diff import derive, derive_hessian, rules_fired, unfinished_notes
     from matcalc.parse import parse
     from matcalc.rules import builtin_rules
     rules = matcalc.load_rules(*args.rules) if args.rules else builtin_rules()
@@ -208,14 +208,8 @@ def _run_derivative(args) -> int:
         variables = ", ".join(f"{n} is {v.shape_text}" for n, v in answer.variables().items())
         print(f"  where:  {variables or 'no variables'}")
         print(f"  text:   {answer}")
-        for why in d.unfinished:
-            print(f"  note:   not fully simplified: {why}")
-        if args.explain:
-            print(f"  rules that fired ({sum(not s.marker for s in steps)}):")
-            for i, step in enumerate(steps, 1):
-                print(f"  {i:3d}. {step.rule} ({step.where}): {step.before}  →  {step.after}")
-                if step.note:
-                    print(f"       note: {step.note}")
+        for line in unfinished_notes(d) + (rules_fired(steps) if args.explain else []):
+            print(line)
     if check is not None and not args.json:
         print("\n".join(check.lines()), file=sys.stdout if check.ok else sys.stderr)
     return 0 if check is None or check.ok else 1

@@ -239,10 +239,7 @@ class _Engine:
         for position, (part, operand) in enumerate(zip(parts, pair)):
             if not self.depends(operand):
                 continue
-            steps = len(self.trace.steps)
-            cot = self.adjoint(node, position, y, pair, negated)
-            if nested and cot is y and len(self.trace.steps) == steps + 1:
-                self.trace.steps.pop()
+            cot = self.adjoint(node, position, y, pair, negated, listed=not nested)
             if cot is None:
                 continue
             if len(part) == 1:
@@ -269,9 +266,10 @@ class _Engine:
         return build(NEG, (out,), lang=self.lang) if negated else out
 
     def adjoint(self, node: E.Expr, position: int, y: E.Expr, args: tuple | None = None,
-                negated: bool = False) -> E.Expr | None:
+                negated: bool = False, listed: bool = True) -> E.Expr | None:
         """The cotangent of operand ``position`` of ``node`` (of ``args``, for a pair taken
-        out of an n-ary product) given the node's cotangent ``y``."""
+        out of an n-ary product) given the node's cotangent ``y``; ``listed`` False: a rule
+        that passes ``y`` on unchanged is not put in the trace (it is there once already)."""
         args = node.args if args is None else args
         for rule in _adjoints_for(self.rules, node.op, position, args, self.condition):
             pat = rule.pattern
@@ -291,8 +289,9 @@ class _Engine:
                 except ShapeError as exc:
                     raise MatcalcError(f"rule {rule.describe()} built an ill-shaped result "
                                        f"for {brief(node)}: {exc}") from None
-                self.trace.steps.append(Step(rule.name, rule.where_text, node,
-                                             self._shown(out, negated)))
+                if listed or out is not y:
+                    self.trace.steps.append(Step(rule.name, rule.where_text, node,
+                                                 self._shown(out, negated)))
                 return out
         arg = args[position]
         raise NoRuleError(
@@ -700,12 +699,31 @@ class Explanation:
         head = f"hessian of {d.expr} by {d.wrt.value}" if d.hessian else \
             f"d/d{d.wrt.value} {d.expr}"
         out = [f"{head}  =  {d.result}    ({d.result.shape_text})"]
-        for i, step in enumerate(self.steps, 1):
-            out.append(f"{i:3d}. {step.rule} ({step.where}): {step.before}  →  {step.after}")
-            if step.note:
-                out.append(f"       note: {step.note}")
+        out += step_lines(self.steps)
         out += [f"  not fully simplified: {why}" for why in d.unfinished]
         return out
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
+
+
+def step_lines(steps: list[Step], indent: str = "") -> list[str]:
+    """Each step numbered, as ``explain``, ``--explain`` and ``:explain`` list it, with its
+    note (a subgradient chosen, a Hessian's gradient) on a line of its own."""
+    out = []
+    for i, step in enumerate(steps, 1):
+        out.append(f"{indent}{i:3d}. {step}")
+        if step.note:
+            out.append(f"       note: {step.note}")
+    return out
+
+
+def unfinished_notes(d: Derivation) -> list[str]:
+    """The lines the CLI and the REPL add under an answer whose simplification stopped early
+    (a limit, a cycle between rules): it is right but may not be in its simplest form."""
+    return [f"  note:   not fully simplified: {why}" for why in d.unfinished]
+
+
+def rules_fired(steps: list[Step]) -> list[str]:
+    """What ``--explain`` and ``:explain`` add under an answer."""
+    return [f"  rules that fired ({sum(not s.marker for s in steps)}):"] + step_lines(steps, "  ")

@@ -176,7 +176,7 @@ class Session:
         if query[0] == "expr":
             return Reply("answer", self._show_expr(query[1]))
         kind, f, wrt = query
-        from matcalc.diff import derive, derive_hessian
+        from matcalc.diff import derive, derive_hessian, rules_fired, unfinished_notes
         _scalar_for(kind, f)
         derivation = (derive_hessian if kind == "hessian" else derive)(f, wrt, rules=self.rules)
         result, steps = derivation.result, list(derivation.steps)
@@ -184,20 +184,14 @@ class Session:
             result = derivation.gradient(self.rules)
         shown = self._in_layout(result, kind)
         self.last = Answer(line.strip(), kind, f, wrt, shown, result)
-        lines = self._describe(shown)
-        lines += [f"  note:   not fully simplified: {why}" for why in derivation.unfinished]
+        lines = self._describe(shown) + unfinished_notes(derivation)
         if self.layout == "denominator":
             lines.append("  layout: " + ("denominator (a gradient is shaped like "
                                          f"{wrt} in either layout)" if kind == "grad" else
                                          "denominator: the transpose of the numerator-layout "
                                          "answer"))
         if explain:
-            lines.append(f"  rules that fired ({sum(not s.marker for s in steps)}):")
-            for i, step in enumerate(steps, 1):
-                lines.append(f"  {i:3d}. {step.rule} ({step.where}): {step.before}  →  "
-                             f"{step.after}")
-                if step.note:
-                    lines.append(f"       note: {step.note}")
+            lines += rules_fired(steps)
         return Reply("answer", lines)
 
     def query(self, line: str):

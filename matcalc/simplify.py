@@ -315,10 +315,7 @@ class Simplifier:
                     if rebuilt is not new:
                         passed.append(rebuilt)
                     if rebuilt in seen:
-                        self.trace.stopped.append(f"simplify: a node kept changing (a cycle "
-                                                  f"between rules?); left as {brief(rebuilt)}")
-                        self.gave_up += 1
-                        node = rebuilt
+                        node = self._cycle(rebuilt)
                         break
                     seen.add(rebuilt)
                     node = rebuilt
@@ -327,9 +324,7 @@ class Simplifier:
             if node in self.fixpoints:
                 break                           # simplified already: its own fixpoint
             if node in seen:                    # a form left unfinished by a limit, again
-                self.trace.stopped.append(f"simplify: a node kept changing (a cycle between "
-                                          f"rules?); left as {brief(node)}")
-                self.gave_up += 1
+                self._cycle(node)
                 break
             seen.add(node)
         else:
@@ -340,6 +335,13 @@ class Simplifier:
         # (registering them took the trace of 128 products from 0.11 to 0.37 s)
         for form in passed:
             self.memo.setdefault(form, node)
+        return node
+
+    def _cycle(self, node: E.Expr) -> E.Expr:
+        """Stop at a form that came back (a cycle between rules), saying so; ``node``."""
+        self.trace.stopped.append(f"simplify: a node kept changing (a cycle between rules?); "
+                                  f"left as {brief(node)}")
+        self.gave_up += 1
         return node
 
     def _kind(self, op: str):
@@ -379,9 +381,7 @@ class Simplifier:
         rule applies (the rules for two and three terms cite their source).  Generic: the
         transpose is known by its signature kind and involution, a sum by its numeric."""
         inner = node.args[0]
-        spec = self.lang.get(inner.op)
-        if spec is None or spec.numeric != "add" or inner.op not in E.FLATTEN \
-                or len(inner.args) < 2:
+        if not self._adds(inner) or len(inner.args) < 2:
             return node
         if all(t.op == node.op for t in inner.args):       # (A' + B' + D' + E')' = A + B + D + E
             new = build(inner.op, [t.args[0] for t in inner.args], inner.value, self.lang)
