@@ -68,6 +68,30 @@ def _pow(a, b):
     return value if isinstance(value, float) else None
 
 
+# The canonical move of an operator (Simplifier._canonical), read from its declaration:
+# a commutative sum (cancel opposites, then order the terms), another commutative
+# associative operator (order the operands), an entrywise product (order the factors), a
+# matrix product (scalars first).
+_SUM, _TERMS, _FACTORS, _MATMUL = "sum", "terms", "factors", "matmul"
+
+
+def _plan(lang, op: str) -> tuple:
+    """(fold, move) of ``op``: how numbers fold (None: they do not) and its canonical move
+    (None: none), worked out once per operator instead of at every node."""
+    spec = lang.get(op)
+    if spec is None:
+        return None, None
+    kind, flat = spec.signature, op in E.FLATTEN
+    move = None
+    if kind == "congruent" and flat:
+        move = _SUM if spec.numeric == "add" else _TERMS
+    elif kind == "elementwise" and flat and spec.numeric == "mul":
+        move = _FACTORS
+    elif kind == "matmul":
+        move = _MATMUL
+    return _FOLD.get(spec.numeric), move
+
+
 @dataclass
 class Step:
     """One rewrite: the rule, where it is written, the subexpression before and after."""
@@ -190,6 +214,7 @@ class Simplifier:
         self._key: dict[E.Expr, str] = {}
         self._sizes: dict[E.Expr, int] = {}
         self._fixed: dict[tuple, list[E.Expr]] = {}    # simplified runs, by first operand
+        self._plans: dict = self.lang.__dict__.setdefault("_simplify_plans", {})
 
     # ---------------------------------------------------------------- driver
     def __call__(self, root: E.Expr) -> E.Expr:
@@ -293,7 +318,9 @@ class Simplifier:
             if new is node:
                 new = self._rewrite(node)
             if new is node and node.op in self.lang.transposes:
-                new = self._transposed_sum(node)    # what no rule did: a transposed sum
+                new = self._transposed_fill(node)   # what no rule did: matrix(c)'
+                if new is node:
+                    new = self._transposed_sum(node)    # and a transposed sum
             elif new is node and node.op in E.FLATTEN and len(node.args) > 2:
                 new = self._spread_transposed_terms(node)   # (A + B)' + A + B
             if new is node:
@@ -349,30 +376,48 @@ class Simplifier:
         return spec.signature if spec is not None else None
 
     def _canonical(self, node: E.Expr) -> E.Expr:
-        spec = self.lang.get(node.op)
-        if spec is None or not node.args:
+        if not node.args:
             return node
-        # fold numbers
-        if all(a.op == "const" for a in node.args) and spec.numeric in _FOLD:
-            value = _FOLD[spec.numeric](*(a.value for a in node.args))
+        plan = self._plans.get(node.op)
+        if plan is None:
+            plan = self._plans[node.op] = _plan(self.lang, node.op)
+        fold, move = plan
+        if fold is not None and all(a.op == "const" for a in node.args):
+            value = fold(*(a.value for a in node.args))
             if value is not None and value == value and abs(value) != float("inf"):
                 return E.const(value)
-        kind = spec.signature
-        if kind == "congruent" and node.op in E.FLATTEN and spec.numeric == "add":
+        if move is None:
+            return node
+        if move is _SUM:
             cancelled = self._cancel(node)
             if cancelled is not node:
                 return cancelled
-        if kind == "congruent" and node.op in E.FLATTEN:
+        if move is _SUM or move is _TERMS:
             ordered = self._sorted_terms(node.args)
             if ordered != node.args:
                 return E.make(node.op, ordered, node.shape, node.value)
-        if kind == "elementwise" and node.op in E.FLATTEN and spec.numeric == "mul":
+        elif move is _FACTORS:
             ordered = self._sorted_factors(node.args)
             if ordered != node.args:             # an entrywise product commutes
                 return E.make(node.op, ordered, node.shape, node.value)
-        if kind == "matmul" and len(node.args) > 1:
+        elif len(node.args) > 1:                # _MATMUL
             return self._scalars_first(node)
         return node
+
+    def _transposed_fill(self, node: E.Expr) -> E.Expr:
+        """A transposed matrix of one constant, ``matrix(c)'``, as that constant of the
+        transposed shape: the rule language cannot write a fill whose value is a name, so
+        the rules cover matrix(0) and matrix(1) only.  Generic: the fill is the language's
+        constant function of rank 2, the transpose is known by its declaration."""
+        inner = node.args[0]
+        if inner.args or len(inner.shape) != 2 or inner.op != self.lang.fill(2):
+            return node
+        new = filled(inner.value[0], node.shape, self.lang)
+        if new is None or new is node:
+            return node
+        self.trace.steps.append(Step("transposed-fill", "matcalc/simplify.py (a generic move)",
+                                     node, new, "a matrix of one constant is its own transpose"))
+        return new
 
     def _transposed_sum(self, node: E.Expr) -> E.Expr:
         """A transposed sum without its transpose: the sum of its terms' own operands when

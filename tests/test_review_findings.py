@@ -231,3 +231,18 @@ def test_the_ones_and_unvec_inner_products_come_before_the_trace():
     assert str(matcalc.diff("c*<eye, matrix(1)>", "c")) == "sum(eye)"
     d = matcalc.diff("tr(kron(eye*(y'*x), eye*eye))", "y")
     assert "tr(" not in str(d) and d.node_count() == 20
+
+
+@pytest.mark.parametrize("text, wrt, answer", [
+    ("tr(matrix(2)'*X)", "X", "matrix(2)"),
+    ("tr(matrix(-1.5)'*X)", "X", "matrix(-1.5)"),
+    ("x'*matrix(3)'*x", "x", "2*x'*matrix(3)"),
+])
+def test_a_transposed_matrix_of_one_constant_loses_its_transpose(text, wrt, answer):
+    """Session 7's review: matrix(c)' stayed transposed for c other than 0 and 1 (the rule
+    language cannot bind a fill's value); the generic move writes it as matrix(c), of the
+    transposed shape: non-square sizes, so a wrong shape would fail the check."""
+    f = matcalc.parse(text, shapes={"X": (3, 5), "x": 4})
+    d = matcalc.diff(f, wrt)
+    assert str(d) == answer
+    assert matcalc.check_derivative(f, wrt, d, seed=2), str(d)
