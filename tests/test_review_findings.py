@@ -246,3 +246,13 @@ def test_a_transposed_matrix_of_one_constant_loses_its_transpose(text, wrt, answ
     d = matcalc.diff(f, wrt)
     assert str(d) == answer
     assert matcalc.check_derivative(f, wrt, d, seed=2), str(d)
+
+
+def test_vec_of_a_vector_goes_from_an_answer_read_off_without_the_identify_step():
+    """tools/answers.py seed 378: vec(u) = u was an identify rule, so a gradient (read off
+    without that step) kept it: -vec(y)'*inv(A).  It is a simplification rule now."""
+    f = matcalc.parse("<y'/1e20 - x_1', vec(y)'*inv(A)>",
+                      shapes={"y": "n", "x_1": "n", "A": "n,n"})
+    d = matcalc.diff(f, "x_1")
+    assert str(d) == "-y'*inv(A)"
+    assert matcalc.check_derivative(f, "x_1", d, seed=3), str(d)
