@@ -1037,6 +1037,10 @@ def match_window(pat: E.Expr, subj: E.Expr, check: Check, env: dict | None = Non
     k = len(pats)
     if k > n:
         return
+    if k == n:                              # each pattern operand takes one operand: no
+        for b in match_args(pats, items, env, check):   # window, no group to size
+            yield b, 0, n
+        return
     anchor = next((j for j, p in enumerate(pats) if _is_anchor(op, p)), None)
     inside = _inside(clean, n)
     if anchor is None:                      # names only: the whole node, then windows
