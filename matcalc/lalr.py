@@ -19,6 +19,7 @@ this loop decides nothing about errors, and it accepts exactly what Lark accepts
 
 from __future__ import annotations
 
+import sys
 from itertools import chain
 
 
@@ -73,18 +74,21 @@ class LALR:
         self._ignore = frozenset(basic.ignore_types)
         self._start = table.start_states[start]
         self._end = table.end_states[start]
+        # Symbols as interned plain strings: Lark names rules with its Token, a str subclass
+        # whose __eq__ is Python code, run on every dictionary lookup that meets one
+        symbol_of = _symbol
         rows: dict = {}
         for state, row in table.states.items():
             out = rows[state] = {}
             for symbol, (action, arg) in row.items():
                 if action is Shift:
-                    out[symbol] = arg                 # a shift, or the goto of a nonterminal
+                    out[symbol_of(symbol)] = arg      # a shift, or the goto of a nonterminal
                 else:
                     callback = callbacks[arg]
                     size = len(arg.expansion)
                     if size == 1 and isinstance(callback, ExpandSingleChild):
                         callback = None               # returns its only child
-                    out[symbol] = (size, arg.origin.name, callback)
+                    out[symbol_of(symbol)] = (size, symbol_of(arg.origin.name), callback)
         self._rows = rows
         self._units: dict = {}      # (below, top, next kind) -> the state unit reductions end in
 
@@ -149,3 +153,9 @@ class LALR:
             action = rows[top].get(kind)
             if action is None or action.__class__ is int or action[2] is not None:
                 return top
+
+
+def _symbol(name) -> str:
+    """A grammar symbol's name as a plain ``str``, interned: a rule's name found in a
+    reduction is then the very key of the goto it looks up."""
+    return sys.intern(str.__str__(name))
