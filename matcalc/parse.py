@@ -314,6 +314,15 @@ class _Mismatch(Exception):
                       self.node.at)
 
 
+def _dim_names(used: frozenset):
+    """Fresh dimension names: DIM_NAMES, then d1, d2, ... (those not in ``used``), made as
+    they are asked for (most parses ask for two or three)."""
+    for name in DIM_NAMES:
+        if name not in used:
+            yield name
+    yield from _more_names(used)
+
+
 def _more_names(used: frozenset):
     """Dimension names after DIM_NAMES: d1, d2, ... (those not in ``used``)."""
     for i in itertools.count(1):
@@ -335,8 +344,7 @@ class _Typer:
         self.props: dict[str, frozenset] = {}
         self.shape: list = [None] * size         # node.i -> shape of dimension terms
         self.rewrite: dict[int, tuple] = {}     # node.i -> (op, value, args) the node stands for
-        self._names = itertools.chain([n for n in DIM_NAMES if n not in used],
-                                      _more_names(used))
+        self._names = _dim_names(used)
         self.used = used
         self.sized_freely = False               # a constant took a fresh size (eye, vector(1))
 
@@ -908,10 +916,13 @@ def _name_free_dims(typer: "_Typer", nodes: list) -> None:
             unbound(d, anchored)
     kept = {id(v) for v in anchored}
     free: list = []
+    seen: set = set()                   # terms looked at: most nodes share their terms
     for node in nodes:
         found: list = []
         for d in typer.shape[node.i] or ():
-            unbound(d, found)
+            if id(d) not in seen:
+                seen.add(id(d))
+                unbound(d, found)
         for v in found:
             if id(v) not in kept:
                 kept.add(id(v))
@@ -919,7 +930,7 @@ def _name_free_dims(typer: "_Typer", nodes: list) -> None:
     if not free:
         return
     taken = typer.used | {v.hint for v in anchored}
-    names = itertools.chain((n for n in DIM_NAMES if n not in taken), _more_names(taken))
+    names = _dim_names(taken)
     for v in free:
         v.hint = next(names)
 
