@@ -19,6 +19,7 @@ this loop decides nothing about errors, and it accepts exactly what Lark accepts
 
 from __future__ import annotations
 
+import sys
 from itertools import chain
 
 
@@ -73,23 +74,28 @@ class LALR:
         self._ignore = frozenset(basic.ignore_types)
         self._start = table.start_states[start]
         self._end = table.end_states[start]
+        # Symbols as interned plain strings: Lark names rules with its Token, a str subclass
+        # whose __eq__ is Python code, run on every dictionary lookup that meets one
+        symbol_of = _symbol
         rows: dict = {}
         for state, row in table.states.items():
             out = rows[state] = {}
             for symbol, (action, arg) in row.items():
                 if action is Shift:
-                    out[symbol] = arg                 # a shift, or the goto of a nonterminal
+                    out[symbol_of(symbol)] = arg      # a shift, or the goto of a nonterminal
                 else:
                     callback = callbacks[arg]
                     size = len(arg.expansion)
                     if size == 1 and isinstance(callback, ExpandSingleChild):
                         callback = None               # returns its only child
-                    out[symbol] = (size, arg.origin.name, callback)
+                    out[symbol_of(symbol)] = (size, symbol_of(arg.origin.name), callback)
         self._rows = rows
         self._units: dict = {}      # (below, top, next kind) -> the state unit reductions end in
+        self._gotos: dict = {}      # (below, rule, next kind) -> the state after a reduction
 
     def parse(self, text: str):
-        rows, units, end_state = self._rows, self._units, self._end
+        rows, units, gotos, end_state = self._rows, self._units, self._gotos, self._end
+        ignore = self._ignore
         states = [self._start]
         values: list = []
         pos = 0
@@ -100,7 +106,7 @@ class LALR:
                     return None                       # no terminal matches at pos
                 pos = end
                 kind = m.lastgroup
-                if kind in self._ignore:
+                if kind in ignore:
                     continue
                 token = Token(kind, m.group(), start, end)
             elif pos != len(text):
@@ -133,10 +139,23 @@ class LALR:
                     else:
                         children = []
                     values.append(callback(children))
-                    state = rows[states[-1]][origin]
+                    key = (states[-1], origin, kind)  # the goto, and the ?a: b run after it
+                    state = gotos.get(key)
+                    if state is None:
+                        state = gotos[key] = self._goto(*key)
                     states.append(state)
                 if token is None and state == end_state:
                     return values[-1]
+
+    def _goto(self, below: int, origin: str, kind: str) -> int:
+        """The state a reduction to ``origin`` over ``below`` leads to with ``kind`` next: its
+        goto, and then the end of the run of reductions ``?a: b`` that usually follows (an
+        atom is at once a postfix, a power, a product ...), so the loop takes no turn for
+        them."""
+        top = self._rows[below][origin]
+        if top == self._end or not _is_unit(self._rows[top].get(kind)):
+            return top
+        return self._unit_chain(below, top, kind)
 
     def _unit_chain(self, below: int, top: int, kind: str) -> int:
         """The state a run of reductions ``?a: b`` ends in, from ``top`` over ``below`` with
@@ -146,6 +165,16 @@ class LALR:
             top = rows[below][rows[top][kind][1]]
             if top == self._end:
                 return top
-            action = rows[top].get(kind)
-            if action is None or action.__class__ is int or action[2] is not None:
+            if not _is_unit(rows[top].get(kind)):
                 return top
+
+
+def _is_unit(action) -> bool:
+    """Whether a table action is a reduction ``?a: b`` (one symbol, no callback)."""
+    return action is not None and action.__class__ is not int and action[2] is None
+
+
+def _symbol(name) -> str:
+    """A grammar symbol's name as a plain ``str``, interned: a rule's name found in a
+    reduction is then the very key of the goto it looks up."""
+    return sys.intern(str.__str__(name))

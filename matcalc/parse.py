@@ -314,6 +314,15 @@ class _Mismatch(Exception):
                       self.node.at)
 
 
+def _dim_names(used: frozenset):
+    """Fresh dimension names: DIM_NAMES, then d1, d2, ... (those not in ``used``), made as
+    they are asked for (most parses ask for two or three)."""
+    for name in DIM_NAMES:
+        if name not in used:
+            yield name
+    yield from _more_names(used)
+
+
 def _more_names(used: frozenset):
     """Dimension names after DIM_NAMES: d1, d2, ... (those not in ``used``)."""
     for i in itertools.count(1):
@@ -335,8 +344,7 @@ class _Typer:
         self.props: dict[str, frozenset] = {}
         self.shape: list = [None] * size         # node.i -> shape of dimension terms
         self.rewrite: dict[int, tuple] = {}     # node.i -> (op, value, args) the node stands for
-        self._names = itertools.chain([n for n in DIM_NAMES if n not in used],
-                                      _more_names(used))
+        self._names = _dim_names(used)
         self.used = used
         self.sized_freely = False               # a constant took a fresh size (eye, vector(1))
 
@@ -908,10 +916,13 @@ def _name_free_dims(typer: "_Typer", nodes: list) -> None:
             unbound(d, anchored)
     kept = {id(v) for v in anchored}
     free: list = []
+    seen: set = set()                   # terms looked at: most nodes share their terms
     for node in nodes:
         found: list = []
         for d in typer.shape[node.i] or ():
-            unbound(d, found)
+            if id(d) not in seen:
+                seen.add(id(d))
+                unbound(d, found)
         for v in found:
             if id(v) not in kept:
                 kept.add(id(v))
@@ -919,7 +930,7 @@ def _name_free_dims(typer: "_Typer", nodes: list) -> None:
     if not free:
         return
     taken = typer.used | {v.hint for v in anchored}
-    names = itertools.chain((n for n in DIM_NAMES if n not in taken), _more_names(taken))
+    names = _dim_names(taken)
     for v in free:
         v.hint = next(names)
 
@@ -939,13 +950,15 @@ def _attempt(text, lang, shapes, assume, names, nodes, ranks, used) -> _Typer:
     typer = _Typer(text, lang, shapes, assume, len(nodes), used)
     typer.declare(names, ranks)
     shape, variables, type_node = typer.shape, typer.vars, typer.type_node
-    operators = _operators(lang)
+    operators, functions = _typed_by_kind(lang)
     for node in nodes:                   # type_node's commonest cases, without the call:
         op = node.op
         if op == "name":
             shape[node.i] = variables[node.value]
             continue
         entry = operators.get(op)
+        if entry is None and op == "call":   # (a wrong number of operands: type_node says so)
+            entry = functions.get((node.value, len(node.args)))
         if entry is None:
             type_node(node)
             continue
@@ -957,22 +970,27 @@ def _attempt(text, lang, shapes, assume, names, nodes, ranks, used) -> _Typer:
     return typer
 
 
-_OPERATORS: "weakref.WeakKeyDictionary[Language, dict]" = weakref.WeakKeyDictionary()
+_TYPED_BY_KIND: "weakref.WeakKeyDictionary[Language, tuple]" = weakref.WeakKeyDictionary()
 
 
-def _operators(lang: Language) -> dict:
-    """The grammar's operators that type_node types by their signature kind alone (no
-    literal params, no gufunc, not '^'), as op -> (spec, kind function), per language."""
-    table = _OPERATORS.get(lang)
-    if table is None:
-        table = {}
+def _typed_by_kind(lang: Language) -> tuple[dict, dict]:
+    """What type_node types by a signature kind alone (no literal params, no gufunc, not
+    '^'), as (spec, kind function), per language: the grammar's operators by op, and the
+    functions of a fixed arity (exp, log, sum ...) by their name and that arity."""
+    tables = _TYPED_BY_KIND.get(lang)
+    if tables is None:
+        operators = {}
         for op in ("add", "sub", "neg", "mul", "div", "hadamard", "ediv", "epow",
                    "transpose", "inner"):
             spec = lang.get("add" if op == "sub" else op)
             if spec is not None and not spec.params and not isinstance(spec.signature, tuple):
-                table[op] = (spec, _KINDS[spec.signature])
-        _OPERATORS[lang] = table
-    return table
+                operators[op] = (spec, _KINDS[spec.signature])
+        functions = {(name, spec.arity): (spec, _KINDS[spec.signature])
+                     for name, spec in lang.functions.items()
+                     if not spec.params and not isinstance(spec.signature, tuple)
+                     and spec.arity is not None}
+        tables = _TYPED_BY_KIND[lang] = (operators, functions)
+    return tables
 
 
 def _infer_kinds(text, lang, shapes, assume, names, nodes, kinds, used) -> _Typer:
