@@ -593,7 +593,8 @@ def _inner_read_off(form: E.Expr, cot: E.Expr, f: E.Expr, lang) -> E.Expr | None
 
 def _simplifier(rules: RuleSet, engine: _Engine, trace: Trace):
     """One simplifier per derivation: what it simplified once it never simplifies again."""
-    return Simplifier(rules, rules.identities, engine.condition, trace, checks=engine.checks)
+    return Simplifier(rules, rules.identities, engine.condition, trace, last=engine.linear,
+                      checks=engine.checks)
 
 
 # ---------------------------------------------------------------- public entry points

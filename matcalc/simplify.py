@@ -189,11 +189,16 @@ class Simplifier:
     def __init__(self, rules: RuleSet, identities: list[Rule],
                  condition: Callable[[str, E.Expr], bool], trace: Trace,
                  scalars_first: Callable[[E.Expr], bool] | None = None,
+                 last: Callable[[E.Expr], bool] | None = None,
                  prior: tuple["Simplifier", list[Rule]] | None = None,
                  checks: dict | None = None):
         """``prior``: a simplifier with the same conditions whose identities, together with
         ``extra``, are this one's (``(simplifier, extra)``): a node it left unchanged only
-        needs the ``extra`` rules tried."""
+        needs the ``extra`` rules tried.  ``scalars_first``: the scalar factors a product
+        moves to its front; ``last``: the operands an entrywise product puts last (by
+        default those ``scalars_first`` keeps back).  A derivation's simplifier puts the
+        cotangent last, as the identify step does, so that step does not reorder C.*exp(x)
+        back to exp(x).*C before reading it off (d/dx exp(x) 180 -> 152 us)."""
         self.rules = rules
         self.lang = rules.language
         self.index = _Index.of(rules, identities)
@@ -204,6 +209,7 @@ class Simplifier:
         self._checks: dict[str, Callable] = {} if checks is None else checks
         self.trace = trace
         self.scalars_first = scalars_first or (lambda e: True)
+        self.last = last or (lambda e: not self.scalars_first(e))
         self.memo: dict[E.Expr, E.Expr] = {}
         # nodes every rule was tried on and none applied (not those left by a limit)
         self.fixpoints: set[E.Expr] = set()
@@ -555,8 +561,7 @@ class Simplifier:
         return minus, self._text(core).replace("'", "~")    # x - a; A before A', A*x before A'*x
 
     def _sorted_factors(self, factors: tuple) -> tuple:
-        """An entrywise product's operands in canonical order: what ``scalars_first`` keeps
-        back (the cotangent) last, then the smaller first (``y.*(X*w)``), then by text; an
+        """An entrywise product's operands in canonical order: ``last`` (the cotangent) last, then the smaller first (``y.*(X*w)``), then by text; an
         operand with a constant power sorts by its base, so u and u.^-1 stand side by side
         for the identities to meet.  Text is made only to break ties (printing a long
         operand costs as much as the operand)."""
@@ -576,7 +581,7 @@ class Simplifier:
 
     def _factor_key(self, factor: E.Expr) -> tuple:
         base = self._power_base(factor)
-        return (not self.scalars_first(factor), self._tree_size(base), base.op)
+        return (self.last(factor), self._tree_size(base), base.op)
 
     def _power_base(self, e: E.Expr) -> E.Expr:
         spec = self.lang.get(e.op)
