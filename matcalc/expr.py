@@ -90,21 +90,23 @@ class Expr:
     # ------------------------------------------------------------ traversal
     def walk(self):
         """Each distinct node once, children before parents (iterative: no recursion limit)."""
-        seen: set[int] = set()
         order: list[Expr] = []
-        stack: list[tuple[Expr, bool]] = [(self, False)]
-        while stack:
-            node, expanded = stack.pop()
-            if expanded:
-                order.append(node)
-                continue
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            stack.append((node, True))
-            for child in reversed(node.args):
-                if id(child) not in seen:
-                    stack.append((child, False))
+        seen = {self}                           # nodes are hash-consed: identity is equality
+        path, at = [self], [0]                  # the nodes being expanded, the next operand
+        while path:
+            args, i = path[-1].args, at[-1]
+            while i < len(args):
+                child = args[i]
+                i += 1
+                if child not in seen:
+                    seen.add(child)
+                    at[-1] = i
+                    path.append(child)
+                    at.append(0)
+                    break
+            else:
+                order.append(path.pop())
+                at.pop()
         return order
 
     def node_count(self) -> int:

@@ -268,18 +268,22 @@ class Simplifier:
         if all(map(memo.__contains__, root.args)):
             return [root]                       # the usual case after a rewrite at the top
         order: list[E.Expr] = []
-        seen: set[int] = set()
-        stack: list[tuple[E.Expr, bool]] = [(root, False)]
-        while stack:
-            node, expanded = stack.pop()
-            if expanded:
-                order.append(node)
-                continue
-            if node in memo or id(node) in seen:
-                continue
-            seen.add(id(node))
-            stack.append((node, True))
-            stack.extend(zip(filterfalse(memo.__contains__, reversed(node.args)), repeat(False)))
+        seen = {root}
+        path, at = [root], [0]                  # the nodes being expanded, the next operand
+        while path:
+            args, i = path[-1].args, at[-1]
+            while i < len(args):
+                a = args[i]
+                i += 1
+                if a not in seen and a not in memo:
+                    seen.add(a)
+                    at[-1] = i
+                    path.append(a)
+                    at.append(0)
+                    break
+            else:
+                order.append(path.pop())
+                at.pop()
         return order
 
     def _rebuild(self, node: E.Expr, args: tuple) -> E.Expr:
