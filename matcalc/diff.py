@@ -23,8 +23,9 @@ from itertools import filterfalse, repeat
 from matcalc import expr as E
 from matcalc.build import build, filled
 from matcalc.errors import MatcalcError, ShapeError
-from matcalc.pattern import (_frozen, args_pass, dim_map, instantiate, instantiate_entrywise,
-                             kinds_of, match_args, needs_dims, positional_test, where_check)
+from matcalc.pattern import (KIND_CONDITIONS, NUMBER_CONDITIONS, _frozen, args_pass, dim_map,
+                             instantiate, instantiate_entrywise, kinds_of, needs_dims,
+                             positional_test)
 from matcalc.printing import brief, brief_names
 from matcalc.rules import RuleSet, derivative_shape, builtin_rules
 from matcalc.simplify import Simplifier, Step, Trace, negative
@@ -271,28 +272,29 @@ class _Engine:
         out of an n-ary product) given the node's cotangent ``y``; ``listed`` False: a rule
         that passes ``y`` on unchanged is not put in the trace (it is there once already)."""
         args = node.args if args is None else args
-        for rule in _adjoints_for(self.rules, node.op, position, args, self.condition):
-            pat = rule.pattern
-            check = self.checks.get(rule.name)
-            if check is None:
-                check = self.checks[rule.name] = where_check(rule.where, self.condition)
-            for env in match_args(pat.args, args, {}, check):
-                if rule.result is None:                     # said explicitly: no gradient
-                    self.trace.steps.append(Step(rule.name, rule.where_text, node,
-                                                 self._shown(y, negated),
-                                                 "no gradient flows to this operand"))
-                    return None
-                env = {**env, "Y": y}
-                try:
-                    dims = dim_map(rule.variables, env) if needs_dims(rule.result) else {}
-                    out = instantiate(rule.result, env, dims, self.lang)
-                except ShapeError as exc:
-                    raise MatcalcError(f"rule {rule.describe()} built an ill-shaped result "
-                                       f"for {brief(node)}: {exc}") from None
-                if listed or out is not y:
-                    self.trace.steps.append(Step(rule.name, rule.where_text, node,
-                                                 self._shown(out, negated)))
-                return out
+        condition = self.condition
+        plans = _adjoint_plans(self.rules)
+        for rule in _adjoints_for(self.rules, node.op, position, args, condition):
+            names, unsettled, sized = plans[rule.name]
+            if unsettled and not all(condition(c, args[i]) for i, c in unsettled):
+                continue
+            if rule.result is None:                         # said explicitly: no gradient
+                self.trace.steps.append(Step(rule.name, rule.where_text, node,
+                                             self._shown(y, negated),
+                                             "no gradient flows to this operand"))
+                return None
+            env = dict(zip(names, args))
+            env["Y"] = y
+            try:
+                dims = dim_map(rule.variables, env) if sized else {}
+                out = instantiate(rule.result, env, dims, self.lang)
+            except ShapeError as exc:
+                raise MatcalcError(f"rule {rule.describe()} built an ill-shaped result "
+                                   f"for {brief(node)}: {exc}") from None
+            if listed or out is not y:
+                self.trace.steps.append(Step(rule.name, rule.where_text, node,
+                                             self._shown(out, negated)))
+            return out
         arg = args[position]
         raise NoRuleError(
             f"no rule differentiates {brief(node)} with respect to its operand {position + 1} "
@@ -318,6 +320,27 @@ def _adjoints_for(rules: RuleSet, op: str, position: int, args: tuple, condition
                               and args_pass(positional_test(r.pattern, _frozen(r.where or {})),
                                             args, condition)]
     return found
+
+
+def _adjoint_plans(rules: RuleSet) -> dict:
+    """Each adjoint rule's match, worked out once per rule set (by rule name): its names in
+    operand order, the conditions :func:`_adjoints_for` leaves open as (position,
+    condition) in the order matching would ask them (what an operand contains: linear,
+    depends ...), and whether its result reads the dimension map.  An adjoint's pattern is
+    one operator applied to distinct names (rules.py refuses any other), so it matches
+    exactly when those conditions hold, binding each name to its operand: no matcher and
+    no where-check per node, which cost more than the rest of a small query's backprop."""
+    plans = rules.__dict__.get("_adjoint_plans")
+    if plans is None:
+        plans = rules.__dict__["_adjoint_plans"] = {}
+        settled = KIND_CONDITIONS | NUMBER_CONDITIONS   # decided by the index's kinds_of key
+        for r in (r for group in rules.adjoints.values() for r in group):
+            names = tuple(a.value for a in r.pattern.args)
+            where = r.where or {}
+            unsettled = tuple((i, c) for i, name in enumerate(names)
+                              for c in where.get(name, ()) if c not in settled)
+            plans[r.name] = (names, unsettled, r.result is not None and needs_dims(r.result))
+    return plans
 
 
 def _free_of(answer: E.Expr, cot: E.Expr, f: E.Expr) -> E.Expr:
