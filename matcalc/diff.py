@@ -109,7 +109,8 @@ class _Engine:
 
     # ---------------------------------------------------------------- conditions
     def depends(self, e: E.Expr) -> bool:
-        return _contains(e, self.wrt, self._dep)
+        found = self._dep.get(e)            # backprop has filled in its expression's nodes
+        return found if found is not None else _contains(e, self.wrt, self._dep)
 
     def linear(self, e: E.Expr) -> bool:
         return self.cot is not None and _contains(e, self.cot, self._lin)
@@ -168,11 +169,15 @@ class _Engine:
     # ---------------------------------------------------------------- reverse pass
     def backprop(self, root: E.Expr, seed: E.Expr) -> E.Expr | None:
         order = root.walk()
+        dep, wrt = self._dep, self.wrt
+        for node in order:          # children first: whether each node depends on the
+            if node not in dep:     # variable, in one pass (not a search from each node)
+                dep[node] = node is wrt or any(map(dep.__getitem__, node.args))
         pending: dict[E.Expr, list[E.Expr]] = {root: [seed]}
         result: list[E.Expr] = []
         for node in reversed(order):
             contributions = pending.pop(node, None)
-            if not contributions or not self.depends(node):
+            if not contributions or not dep[node]:
                 continue
             if node is self.wrt:
                 result.append(contributions[0] if len(contributions) == 1 else
