@@ -278,7 +278,7 @@ class _Engine:
         that passes ``y`` on unchanged is not put in the trace (it is there once already)."""
         args = node.args if args is None else args
         condition = self.condition
-        plans = _adjoint_plans(self.rules)
+        plans = _adjoint_tables(self.rules)[1]
         for rule in _adjoints_for(self.rules, node.op, position, args, condition):
             names, unsettled, sized = plans[rule.name]
             if unsettled and not all(condition(c, args[i]) for i, c in unsettled):
@@ -310,7 +310,12 @@ class _Engine:
 def _adjoints_for(rules: RuleSet, op: str, position: int, args: tuple, condition) -> list:
     """The adjoint rules of ``op`` for operand ``position`` of ``args`` that may match them,
     in file order: indexed once per rule set by the operands' operators and kinds
-    (``condition`` must decide the shape conditions as every engine does)."""
+    (``condition`` must decide the shape conditions as every engine does); where no such
+    rule has a kind condition (a sum, a transpose, a trace), by the operator alone."""
+    candidates, kinds_matter = _adjoint_tables(rules)[0].get((op, position, len(args)),
+                                                             ([], False))
+    if not kinds_matter:
+        return candidates
     index = rules.__dict__.get("_adjoint_index")
     if index is None:
         index = rules.__dict__["_adjoint_index"] = {}
@@ -319,33 +324,46 @@ def _adjoints_for(rules: RuleSet, op: str, position: int, args: tuple, condition
     if found is None:
         if len(index) > 4096:
             index.clear()
-        found = index[key] = [r for r in rules.adjoints.get(op, ())
-                              if len(r.pattern.args) == len(args)
-                              and r.pattern.args[position].value == r.wrt
-                              and args_pass(positional_test(r.pattern, _frozen(r.where or {})),
-                                            args, condition)]
+        found = index[key] = [r for r in candidates
+                              if args_pass(positional_test(r.pattern, _frozen(r.where or {})),
+                                           args, condition)]
     return found
 
 
-def _adjoint_plans(rules: RuleSet) -> dict:
-    """Each adjoint rule's match, worked out once per rule set (by rule name): its names in
-    operand order, the conditions :func:`_adjoints_for` leaves open as (position,
-    condition) in the order matching would ask them (what an operand contains: linear,
-    depends ...), and whether its result reads the dimension map.  An adjoint's pattern is
-    one operator applied to distinct names (rules.py refuses any other), so it matches
-    exactly when those conditions hold, binding each name to its operand: no matcher and
-    no where-check per node, which cost more than the rest of a small query's backprop."""
-    plans = rules.__dict__.get("_adjoint_plans")
-    if plans is None:
-        plans = rules.__dict__["_adjoint_plans"] = {}
+def _adjoint_tables(rules: RuleSet) -> tuple[dict, dict]:
+    """What adjoint matching needs of the rules, worked out once per rule set.
+
+    An adjoint's pattern is one operator applied to distinct names (rules.py refuses any
+    other), so it matches exactly when the conditions on its names hold, binding each name
+    to its operand: no matcher and no where-check per node, which cost more than the rest
+    of a small query's backprop.  The tables:
+
+    - by (operator, the position of ``wrt``, number of operands): the rules in file order
+      and whether any has a kind condition (scalar, vector ...; else the list is the
+      answer for every operand, and :func:`_adjoints_for` need not read their kinds);
+    - by rule name: its names in operand order, the conditions the kinds leave open as
+      (position, condition) in the order matching would ask them (what an operand
+      contains: linear, depends ...), and whether its result reads the dimension map.
+    """
+    tables = rules.__dict__.get("_adjoint_tables")
+    if tables is None:
+        slots: dict[tuple, tuple[list, bool]] = {}
+        plans: dict[str, tuple] = {}
         settled = KIND_CONDITIONS | NUMBER_CONDITIONS   # decided by the index's kinds_of key
-        for r in (r for group in rules.adjoints.values() for r in group):
-            names = tuple(a.value for a in r.pattern.args)
-            where = r.where or {}
-            unsettled = tuple((i, c) for i, name in enumerate(names)
-                              for c in where.get(name, ()) if c not in settled)
-            plans[r.name] = (names, unsettled, r.result is not None and needs_dims(r.result))
-    return plans
+        for op, group in rules.adjoints.items():
+            for r in group:
+                names = tuple(a.value for a in r.pattern.args)
+                where = r.where or {}
+                slot = (op, names.index(r.wrt), len(names))
+                candidates, kinds_matter = slots.get(slot, ([], False))
+                candidates.append(r)
+                slots[slot] = (candidates, kinds_matter or any(
+                    c in settled for name in names for c in where.get(name, ())))
+                plans[r.name] = (names, tuple((i, c) for i, name in enumerate(names)
+                                              for c in where.get(name, ()) if c not in settled),
+                                 r.result is not None and needs_dims(r.result))
+        tables = rules.__dict__["_adjoint_tables"] = (slots, plans)
+    return tables
 
 
 def _free_of(answer: E.Expr, cot: E.Expr, f: E.Expr) -> E.Expr:
