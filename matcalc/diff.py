@@ -280,7 +280,7 @@ class _Engine:
         condition = self.condition
         plans = _adjoint_tables(self.rules)[1]
         for rule in _adjoints_for(self.rules, node.op, position, args, condition):
-            names, unsettled, sized = plans[rule.name]
+            names, unsettled, program = plans[rule.name]
             if unsettled and not all(condition(c, args[i]) for i, c in unsettled):
                 continue
             if rule.result is None:                         # said explicitly: no gradient
@@ -288,11 +288,13 @@ class _Engine:
                                              self._shown(y, negated),
                                              "no gradient flows to this operand"))
                 return None
-            env = dict(zip(names, args))
-            env["Y"] = y
             try:
-                dims = dim_map(rule.variables, env) if sized else {}
-                out = instantiate(rule.result, env, dims, self.lang)
+                if program is not None:
+                    out = _run(program, args, y, self.lang)
+                else:
+                    env = dict(zip(names, args))
+                    env["Y"] = y
+                    out = instantiate(rule.result, env, dim_map(rule.variables, env), self.lang)
             except ShapeError as exc:
                 raise MatcalcError(f"rule {rule.describe()} built an ill-shaped result "
                                    f"for {brief(node)}: {exc}") from None
@@ -343,7 +345,7 @@ def _adjoint_tables(rules: RuleSet) -> tuple[dict, dict]:
       answer for every operand, and :func:`_adjoints_for` need not read their kinds);
     - by rule name: its names in operand order, the conditions the kinds leave open as
       (position, condition) in the order matching would ask them (what an operand
-      contains: linear, depends ...), and whether its result reads the dimension map.
+      contains: linear, depends ...), and its result as a :func:`_program`.
     """
     tables = rules.__dict__.get("_adjoint_tables")
     if tables is None:
@@ -361,9 +363,45 @@ def _adjoint_tables(rules: RuleSet) -> tuple[dict, dict]:
                     c in settled for name in names for c in where.get(name, ())))
                 plans[r.name] = (names, tuple((i, c) for i, name in enumerate(names)
                                               for c in where.get(name, ()) if c not in settled),
-                                 r.result is not None and needs_dims(r.result))
+                                 _program(r.result, names))
         tables = rules.__dict__["_adjoint_tables"] = (slots, plans)
     return tables
+
+
+def _program(result: E.Expr | None, names: tuple) -> tuple | None:
+    """An adjoint's result as the builds that make it, reading the operands by position:
+    what :func:`~matcalc.pattern.instantiate` does, without a bindings dict and its
+    per-node dispatch (a third of a small adjoint's cost).  (constants, steps, place of the
+    result) over a list of values that starts as the operands, Y and the constants, each
+    step (operator, value, places of its operands) appending the node it builds.  None
+    when instantiate must do it: a constant sized by the match (eye, vector(1)), which
+    only its dimension map can size, or a name the pattern does not bind (its error)."""
+    if result is None or needs_dims(result):
+        return None
+    place = {name: i for i, name in enumerate(names)}
+    place["Y"] = len(names)
+    order = result.walk()
+    if any(n.op == "var" and n.value not in place for n in order):
+        return None
+    constants = tuple(n for n in order if n.op == "const")
+    at = {n: len(place) + i for i, n in enumerate(constants)}
+    steps = []
+    for n in order:
+        if n.op == "var":
+            at[n] = place[n.value]
+        elif n.op != "const":
+            at[n] = len(place) + len(constants) + len(steps)
+            steps.append((n.op, n.value, tuple(at[a] for a in n.args)))
+    return constants, tuple(steps), at[result]
+
+
+def _run(program: tuple, args: tuple, y: E.Expr, lang) -> E.Expr:
+    """The node a :func:`_program` builds from the operands ``args`` and the cotangent ``y``."""
+    constants, steps, result = program
+    values = [*args, y, *constants]
+    for op, value, places in steps:
+        values.append(build(op, [values[i] for i in places], value, lang))
+    return values[result]
 
 
 def _free_of(answer: E.Expr, cot: E.Expr, f: E.Expr) -> E.Expr:
