@@ -18,7 +18,6 @@ engine never returns a partial answer.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import filterfalse, repeat
 
 from matcalc import expr as E
 from matcalc.build import build, filled
@@ -70,25 +69,38 @@ class Derivation:
 
 
 def _contains(root: E.Expr, target: E.Expr, memo: dict) -> bool:
+    """Whether ``target`` occurs in ``root``, memoized in ``memo`` for every node looked at."""
     found = memo.get(root)
     if found is not None:
         return found
-    try:                    # the usual case: its operands are known (last first: identify
-                            # moves the cotangent to the end of a product)
-        found = memo[root] = root is target or any(map(memo.__getitem__, reversed(root.args)))
-        return found
-    except KeyError:
-        pass
-    stack = [(root, False)]                 # children first, never below a known node
-    while stack:
-        node, expanded = stack.pop()
-        if node in memo:
-            continue
-        if expanded:
-            memo[node] = node is target or any(map(memo.__getitem__, node.args))
-            continue
-        stack.append((node, True))
-        stack.extend(zip(filterfalse(memo.__contains__, node.args), repeat(False)))
+    get = memo.get
+    if root is not target:
+        for a in reversed(root.args):       # the usual case: its operands are known (last
+            v = get(a)                      # first: identify moves the cotangent right)
+            if v is None:
+                break
+            if v:
+                memo[root] = True
+                return True
+        else:
+            memo[root] = False
+            return False
+    path, at = [root], [0]                  # children first, never below a known node
+    while path:
+        node = path[-1]
+        args, i = node.args, at[-1]
+        while i < len(args):
+            a = args[i]
+            i += 1
+            if a not in memo:
+                at[-1] = i
+                path.append(a)
+                at.append(0)
+                break
+        else:
+            path.pop()
+            at.pop()
+            memo[node] = node is target or any(map(memo.__getitem__, args))
     return memo[root]
 
 
