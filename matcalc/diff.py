@@ -113,6 +113,7 @@ class _Engine:
         self.trace = trace
         self._dep: dict = {}
         self._lin: dict = {}
+        self.holding = self._lin        # which nodes hold the cotangent: read-off asks too
         self.checks: dict = {}          # where-checks by rule name, for self.condition
         self.run_cache: dict = {}       # per-run arrays of the where-checks (pattern.py)
         # the conditions on what a node contains: (memo, target, whether it must contain it)
@@ -416,9 +417,10 @@ def _run(program: tuple, args: tuple, y: E.Expr, lang) -> E.Expr:
     return values[result]
 
 
-def _free_of(answer: E.Expr, cot: E.Expr, f: E.Expr) -> E.Expr:
-    """The answer, refused if the cotangent symbol is still in it (a rule left it there)."""
-    if _contains(answer, cot, {}):
+def _free_of(answer: E.Expr, cot: E.Expr, f: E.Expr, memo: dict) -> E.Expr:
+    """The answer, refused if the cotangent symbol is still in it (a rule left it there);
+    ``memo``: what is known to contain it (the engine's, shared by every such question)."""
+    if _contains(answer, cot, memo):
         raise NoRuleError(f"cannot identify the derivative of {brief(f)}: the cotangent C is "
                           f"still in {brief(answer)}; an 'identify' rule "
                           "(rules/simplify/90-identify.yaml) must move it out")
@@ -455,9 +457,9 @@ class _ReadOffError(MatcalcError):
     pass
 
 
-def _read_off(form: E.Expr, target: E.Expr, lang, identity) -> E.Expr:
+def _read_off(form: E.Expr, target: E.Expr, lang, identity, seen: dict) -> E.Expr:
     parts = []
-    cot, seen = (target.args[0] if target.op == VEC else target), {}
+    cot = target.args[0] if target.op == VEC else target
     for sign, term in _terms(form):
         if _is_zero(term, lang) or not _contains(term, cot, seen):
             continue        # a zero fill, or a term free of C: the form is linear in C, so
@@ -476,7 +478,7 @@ def _read_off(form: E.Expr, target: E.Expr, lang, identity) -> E.Expr:
     return parts[0] if len(parts) == 1 else build(SUM, parts, lang=lang)
 
 
-def _readable(form: E.Expr, target: E.Expr, lang) -> bool:
+def _readable(form: E.Expr, target: E.Expr, lang, seen: dict) -> bool:
     """Whether :func:`_read_off` can read ``form`` as it stands: each term holding the
     cotangent is the target, or a product ending in it with no other factor holding it.
     The identify step's work is to bring a form to that; on such a form its rules, which
@@ -484,7 +486,7 @@ def _readable(form: E.Expr, target: E.Expr, lang) -> bool:
     skipped: d/dx A*x reads A'*C at once.  (Only the identify rules that do not need the
     cotangent, like vec(A + B) = vec(A) + vec(B), could still rewrite a factor free of it;
     over tools/answers.py's 3,209 answers that changes one, to a smaller form.)"""
-    cot, seen = (target.args[0] if target.op == VEC else target), {}
+    cot = target.args[0] if target.op == VEC else target
     for _, term in _terms(form):
         if term is target or _is_zero(term, lang) or not _contains(term, cot, seen):
             continue
@@ -582,13 +584,13 @@ def _derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None,
         if v is None:                                   # every term cancelled
             return Derivation(f, x, _zero(derivative_shape(f.shape, x.shape), lang), trace)
         v = _shape_stand_ins(simplify(v), cot, (x, f), lang)
-        return Derivation(f, x, _free_of(simplify(v), cot, f), trace)
+        return Derivation(f, x, _free_of(simplify(v), cot, f, engine.holding), trace)
     target = cot if len(cot.shape) != 2 else build(VEC, (cot,), lang=lang)
     if len(x.shape) == 2 or len(cot.shape) == 2:      # read off ∂vec f/∂(vec X)ᵀ
         g = build(VEC, (g,), lang=lang)
-    form = g if _readable(g, target, lang) else identify(g)   # identify: moves C right
+    form = g if _readable(g, target, lang, engine.holding) else identify(g)  # moves C right
     try:
-        k = _read_off(form, target, lang, lambda: _identity(target, lang))
+        k = _read_off(form, target, lang, lambda: _identity(target, lang), engine.holding)
     except _ReadOffError as exc:
         raise NoRuleError(f"{exc}: cannot identify the derivative of {brief(f)} with respect to "
                           f"{x.value}; the linear form reached was {brief(form)}. An 'identify' "
@@ -601,7 +603,7 @@ def _derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None,
     answer = _shape_stand_ins(k if symmetric else _transposed(k, lang), cot, (x, f), lang)
     if not x.shape and column is not f:        # a row by a scalar stays a row (f's shape)
         answer = build(TRANSPOSE, (simplify(answer),), lang=lang)
-    return Derivation(f, x, _free_of(simplify(answer), cot, f), trace)
+    return Derivation(f, x, _free_of(simplify(answer), cot, f, engine.holding), trace)
 
 
 def _shape_stand_ins(answer: E.Expr, cot: E.Expr, near: tuple, lang) -> E.Expr:
