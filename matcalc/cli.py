@@ -159,6 +159,7 @@ def _run_derivative(args) -> int:
     import matcalc
     from matcalc.diff import derive, derive_hessian, rules_fired, unfinished_notes
     from matcalc.parse import parse
+    from matcalc.printing import where_line
     from matcalc.rules import builtin_rules
     rules = matcalc.load_rules(*args.rules) if args.rules else builtin_rules()
     shapes = _shapes(args.shape)
@@ -205,8 +206,7 @@ def _run_derivative(args) -> int:
     else:
         print(answer.unicode())
         print(f"  shape:  {answer.shape_text}")
-        variables = ", ".join(f"{n} is {v.shape_text}" for n, v in answer.variables().items())
-        print(f"  where:  {variables or 'no variables'}")
+        print(f"  where:  {where_line(answer, f)}")
         print(f"  text:   {answer}")
         for line in unfinished_notes(d) + (rules_fired(steps) if args.explain else []):
             print(line)

@@ -453,3 +453,24 @@ def brief_names(names, limit: int = 12) -> str:
     names = list(names)
     shown = ", ".join(names[:limit]) or "none"
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def where_line(answer: Expr, query: Expr | None = None) -> str:
+    """``x is n×1, A is n×n``: the answer's variables and their shapes, and, for the sizes of
+    its shape that none of them has (d/dx x is the n×n eye, with no variable), the
+    variables of the ``query`` that have them; "no variables" when there are none."""
+    shown = dict(answer.variables())
+    if query is not None:
+        named = set().union(*(_dim_names(v.shape) for v in shown.values()))
+        missing = _dim_names(answer.shape) - named
+        for name, v in query.variables().items():
+            if missing and name not in shown and missing & _dim_names(v.shape):
+                shown[name] = v
+                missing -= _dim_names(v.shape)
+    return ", ".join(f"{n} is {v.shape_text}" for n, v in shown.items()) or "no variables"
+
+
+def _dim_names(shape: tuple) -> set:
+    """The size names in a shape: n and r in (n*r, m)."""
+    return {part for d in shape if not isinstance(d, int) for part in str(d).split("*")
+            if not part.isdigit()}

@@ -184,7 +184,7 @@ class Session:
             result = derivation.gradient(self.rules)
         shown = self._in_layout(result, kind)
         self.last = Answer(line.strip(), kind, f, wrt, shown, result)
-        lines = self._describe(shown) + unfinished_notes(derivation)
+        lines = self._describe(shown, f) + unfinished_notes(derivation)
         if self.layout == "denominator":
             lines.append("  layout: " + ("denominator (a gradient is shaped like "
                                          f"{wrt} in either layout)" if kind == "grad" else
@@ -289,10 +289,10 @@ class Session:
         return lines
 
     @staticmethod
-    def _describe(e: E.Expr) -> list[str]:
-        variables = ", ".join(f"{n} is {v.shape_text}" for n, v in e.variables().items())
-        return [e.unicode(), f"  shape:  {e.shape_text}",
-                f"  where:  {variables or 'no variables'}", f"  text:   {e}"]
+    def _describe(e: E.Expr, query: E.Expr | None = None) -> list[str]:
+        from matcalc.printing import where_line
+        return [e.unicode(), f"  shape:  {e.shape_text}", f"  where:  {where_line(e, query)}",
+                f"  text:   {e}"]
 
     # ------------------------------------------------------------ declarations
     def _check_name(self, name: str, line: str) -> None:

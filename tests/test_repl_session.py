@@ -281,3 +281,16 @@ def test_an_answer_whose_simplification_stopped_says_so(s, cycling_rules):
     out = say(s, "grad(sum(cos(x)), x)")
     assert out[0] == "−sin(x)"
     assert out[-1] == f"  note:   not fully simplified: {CYCLE_MESSAGE}"
+
+
+@pytest.mark.parametrize("line, where", [
+    ("d/dx x", "x is n×1"),                     # eye: no variable of its own
+    ("d/dX tr(X)", "X is n×n"),
+    ("d/dX tr(matrix(2)'*X)", "X is n×m"),     # X' sized: m×n
+    ("d/dx x'*A*x", "x is n×1, A is n×n"),     # the answer's own variables
+    ("d/dc c*eye", "no variables"),            # n belongs to no variable at all
+])
+def test_an_answer_without_the_variables_of_its_sizes_names_the_querys(s, line, where):
+    """A constant answer (d/dx x = I, n×n) said "where: no variables", leaving n unexplained;
+    it names the variables of the query that have the sizes its shape uses."""
+    assert f"  where:  {where}" in say(s, line)
