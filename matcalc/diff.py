@@ -583,7 +583,7 @@ def _derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None,
         v = _inner_read_off(identify(g), cot, f, lang)
         if v is None:                                   # every term cancelled
             return Derivation(f, x, _zero(derivative_shape(f.shape, x.shape), lang), trace)
-        v = _shape_stand_ins(simplify(v), cot, (x, f), lang)
+        v = _shape_stand_ins(simplify(v), cot, (x, f), lang, engine.holding)
         return Derivation(f, x, _free_of(simplify(v), cot, f, engine.holding), trace)
     target = cot if len(cot.shape) != 2 else build(VEC, (cot,), lang=lang)
     if len(x.shape) == 2 or len(cot.shape) == 2:      # read off ∂vec f/∂(vec X)ᵀ
@@ -600,19 +600,23 @@ def _derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None,
         shape = derivative_shape(f.shape if not x.shape else column.shape, x.shape)
         return Derivation(f, x, _zero(shape, lang), trace)
     k = simplify(k)                             # the Jacobian's transpose
-    answer = _shape_stand_ins(k if symmetric else _transposed(k, lang), cot, (x, f), lang)
+    answer = _shape_stand_ins(k if symmetric else _transposed(k, lang), cot, (x, f), lang,
+                              engine.holding)
     if not x.shape and column is not f:        # a row by a scalar stays a row (f's shape)
         answer = build(TRANSPOSE, (simplify(answer),), lang=lang)
     return Derivation(f, x, _free_of(simplify(answer), cot, f, engine.holding), trace)
 
 
-def _shape_stand_ins(answer: E.Expr, cot: E.Expr, near: tuple, lang) -> E.Expr:
+def _shape_stand_ins(answer: E.Expr, cot: E.Expr, near: tuple, lang,
+                     holding: dict) -> E.Expr:
     """The answer with the cotangent gone from operands that give only their shape
     (``commutation(C')`` → ``commutation(X)``): each such operand becomes the first of the
     variable, the expression, their variables or their transposes with the same shape."""
+    if not _contains(answer, cot, holding):
+        return answer                       # the usual case: no cotangent to stand in for
     nodes = answer.walk()
     if not any(getattr(lang.get(n.op), "shape_only", ()) for n in nodes):
-        return answer                       # the usual case: nothing to replace
+        return answer                       # C only where it counts: _free_of refuses it
     done: dict[E.Expr, E.Expr] = {}
     contains: dict = {}
     pool: list[E.Expr] = []
