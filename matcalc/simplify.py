@@ -13,6 +13,7 @@ read from the language's signature kinds and ``numeric`` names, not from operato
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from itertools import filterfalse, repeat
 from typing import Callable
@@ -73,6 +74,10 @@ def _pow(a, b):
 # associative operator (order the operands), an entrywise product (order the factors), a
 # matrix product (scalars first).
 _SUM, _TERMS, _FACTORS, _MATMUL = "sum", "terms", "factors", "matmul"
+# op -> _plan(lang, op), per language: kept beside the language, not on it, so that a
+# Language (and a RuleSet holding it) still pickles once it has simplified (the plans hold
+# _FOLD's lambdas)
+_PLANS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _plan(lang, op: str) -> tuple:
@@ -209,7 +214,8 @@ class Simplifier:
         self._checks: dict[str, Callable] = {} if checks is None else checks
         self.trace = trace
         self.scalars_first = scalars_first or (lambda e: True)
-        self.last = last or (lambda e: not self.scalars_first(e))
+        first = self.scalars_first          # (not self: a lambda holding self is a cycle)
+        self.last = last or (lambda e: not first(e))
         self.memo: dict[E.Expr, E.Expr] = {}
         # nodes every rule was tried on and none applied (not those left by a limit)
         self.fixpoints: set[E.Expr] = set()
@@ -220,7 +226,7 @@ class Simplifier:
         self._key: dict[E.Expr, str] = {}
         self._sizes: dict[E.Expr, int] = {}
         self._fixed: dict[tuple, list[E.Expr]] = {}    # simplified runs, by first operand
-        self._plans: dict = self.lang.__dict__.setdefault("_simplify_plans", {})
+        self._plans: dict = _PLANS.setdefault(self.lang, {})
 
     # ---------------------------------------------------------------- driver
     def __call__(self, root: E.Expr) -> E.Expr:
@@ -565,10 +571,11 @@ class Simplifier:
         return minus, self._text(core).replace("'", "~")    # x - a; A before A', A*x before A'*x
 
     def _sorted_factors(self, factors: tuple) -> tuple:
-        """An entrywise product's operands in canonical order: ``last`` (the cotangent) last, then the smaller first (``y.*(X*w)``), then by text; an
-        operand with a constant power sorts by its base, so u and u.^-1 stand side by side
-        for the identities to meet.  Text is made only to break ties (printing a long
-        operand costs as much as the operand)."""
+        """An entrywise product's operands in canonical order: ``last`` (the cotangent)
+        last, then the smaller first (``y.*(X*w)``), then by text; an operand with a constant
+        power sorts by its base, so u and u.^-1 stand side by side for the identities to
+        meet.  Text is made only to break ties (printing a long operand costs as much as the
+        operand)."""
         keyed = sorted(((self._factor_key(f), f) for f in factors), key=lambda t: t[0])
         out: list = []
         i = 0

@@ -256,3 +256,34 @@ def test_vec_of_a_vector_goes_from_an_answer_read_off_without_the_identify_step(
     d = matcalc.diff(f, "x_1")
     assert str(d) == "-y'*inv(A)"
     assert matcalc.check_derivative(f, "x_1", d, seed=3), str(d)
+
+
+def test_a_rule_set_still_pickles_after_it_has_simplified():
+    """Session 8's review: the simplifier kept its per-operator plans (which hold _FOLD's
+    lambdas) in the language's __dict__, so after the first derivation neither the
+    language nor a RuleSet holding it pickled (multiprocessing, a user's own cache)."""
+    import pickle
+    rules = matcalc.load_rules()
+    assert str(matcalc.diff("x'*A*x", "x", rules=rules)) == "x'*(A + A')"
+    again = pickle.loads(pickle.dumps(rules))
+    assert str(matcalc.diff("x'*A*x", "x", rules=again)) == "x'*(A + A')"
+
+
+def test_a_query_without_where_checks_frees_its_nodes_without_the_cyclic_collector():
+    """Session 8's review: 619802c made d/dx A*x free its nodes at once (no reference
+    cycle); the merge with cdd3286 lost that, the default 'last' of a Simplifier being a
+    lambda that held the simplifier itself."""
+    import gc
+
+    from matcalc import expr as E
+    for text in ("A*x", "x'*A"):
+        matcalc.diff(text, "x")                     # parses, caches: the nodes that stay
+    gc.collect()
+    gc.disable()
+    try:
+        for text in ("A*x", "x'*A"):
+            before = len(E._table)
+            assert str(matcalc.diff(text, "x")) in ("A", "A'")
+            assert len(E._table) == before, text
+    finally:
+        gc.enable()
