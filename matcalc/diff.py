@@ -19,12 +19,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from matcalc import adjoints
 from matcalc import expr as E
 from matcalc.build import build, filled
 from matcalc.errors import MatcalcError, ShapeError
-from matcalc.pattern import (KIND_CONDITIONS, NUMBER_CONDITIONS, _frozen, args_pass, dim_map,
-                             instantiate, instantiate_entrywise, kinds_of, needs_dims,
-                             positional_test)
+from matcalc.pattern import dim_map, instantiate, instantiate_entrywise
 from matcalc.printing import brief, brief_names
 from matcalc.rules import RuleSet, derivative_shape, builtin_rules
 from matcalc.simplify import Simplifier, Step, Trace, negative
@@ -291,8 +290,8 @@ class _Engine:
         that passes ``y`` on unchanged is not put in the trace (it is there once already)."""
         args = node.args if args is None else args
         condition = self.condition
-        plans = _adjoint_tables(self.rules)[1]
-        for rule in _adjoints_for(self.rules, node.op, position, args, condition):
+        plans = adjoints.tables(self.rules)[1]
+        for rule in adjoints.candidates(self.rules, node.op, position, args, condition):
             names, unsettled, program = plans[rule.name]
             if unsettled and not all(condition(c, args[i]) for i, c in unsettled):
                 continue
@@ -303,7 +302,7 @@ class _Engine:
                 return None
             try:
                 if program is not None:
-                    out = _run(program, args, y, self.lang)
+                    out = adjoints.run(program, args, y, self.lang)
                 else:
                     env = dict(zip(names, args))
                     env["Y"] = y
@@ -320,101 +319,6 @@ class _Engine:
             f"no rule differentiates {brief(node)} with respect to its operand {position + 1} "
             f"({brief(arg)}, {arg.shape_text}): add an 'adjoints' record for {node.op!r} to a "
             "rules file (see rules/README.md) and load it with matcalc.load_rules")
-
-
-def _adjoints_for(rules: RuleSet, op: str, position: int, args: tuple, condition) -> list:
-    """The adjoint rules of ``op`` for operand ``position`` of ``args`` that may match them,
-    in file order: indexed once per rule set by the operands' operators and kinds
-    (``condition`` must decide the shape conditions as every engine does); where no such
-    rule has a kind condition (a sum, a transpose, a trace), by the operator alone."""
-    candidates, kinds_matter = _adjoint_tables(rules)[0].get((op, position, len(args)),
-                                                             ([], False))
-    if not kinds_matter:
-        return candidates
-    index = rules.__dict__.get("_adjoint_index")
-    if index is None:
-        index = rules.__dict__["_adjoint_index"] = {}
-    key = (op, position, kinds_of(args))
-    found = index.get(key)
-    if found is None:
-        if len(index) > 4096:
-            index.clear()
-        found = index[key] = [r for r in candidates
-                              if args_pass(positional_test(r.pattern, _frozen(r.where or {})),
-                                           args, condition)]
-    return found
-
-
-def _adjoint_tables(rules: RuleSet) -> tuple[dict, dict]:
-    """What adjoint matching needs of the rules, worked out once per rule set.
-
-    An adjoint's pattern is one operator applied to distinct names (rules.py refuses any
-    other), so it matches exactly when the conditions on its names hold, binding each name
-    to its operand: no matcher and no where-check per node, which cost more than the rest
-    of a small query's backprop.  The tables:
-
-    - by (operator, the position of ``wrt``, number of operands): the rules in file order
-      and whether any has a kind condition (scalar, vector ...; else the list is the
-      answer for every operand, and :func:`_adjoints_for` need not read their kinds);
-    - by rule name: its names in operand order, the conditions the kinds leave open as
-      (position, condition) in the order matching would ask them (what an operand
-      contains: linear, depends ...), and its result as a :func:`_program`.
-    """
-    tables = rules.__dict__.get("_adjoint_tables")
-    if tables is None:
-        slots: dict[tuple, tuple[list, bool]] = {}
-        plans: dict[str, tuple] = {}
-        settled = KIND_CONDITIONS | NUMBER_CONDITIONS   # decided by the index's kinds_of key
-        for op, group in rules.adjoints.items():
-            for r in group:
-                names = tuple(a.value for a in r.pattern.args)
-                where = r.where or {}
-                slot = (op, names.index(r.wrt), len(names))
-                candidates, kinds_matter = slots.get(slot, ([], False))
-                candidates.append(r)
-                slots[slot] = (candidates, kinds_matter or any(
-                    c in settled for name in names for c in where.get(name, ())))
-                plans[r.name] = (names, tuple((i, c) for i, name in enumerate(names)
-                                              for c in where.get(name, ()) if c not in settled),
-                                 _program(r.result, names))
-        tables = rules.__dict__["_adjoint_tables"] = (slots, plans)
-    return tables
-
-
-def _program(result: E.Expr | None, names: tuple) -> tuple | None:
-    """An adjoint's result as the builds that make it, reading the operands by position:
-    what :func:`~matcalc.pattern.instantiate` does, without a bindings dict and its
-    per-node dispatch (a third of a small adjoint's cost).  (constants, steps, place of the
-    result) over a list of values that starts as the operands, Y and the constants, each
-    step (operator, value, places of its operands) appending the node it builds.  None
-    when instantiate must do it: a constant sized by the match (eye, vector(1)), which
-    only its dimension map can size, or a name the pattern does not bind (its error)."""
-    if result is None or needs_dims(result):
-        return None
-    place = {name: i for i, name in enumerate(names)}
-    place["Y"] = len(names)
-    order = result.walk()
-    if any(n.op == "var" and n.value not in place for n in order):
-        return None
-    constants = tuple(n for n in order if n.op == "const")
-    at = {n: len(place) + i for i, n in enumerate(constants)}
-    steps = []
-    for n in order:
-        if n.op == "var":
-            at[n] = place[n.value]
-        elif n.op != "const":
-            at[n] = len(place) + len(constants) + len(steps)
-            steps.append((n.op, n.value, tuple(at[a] for a in n.args)))
-    return constants, tuple(steps), at[result]
-
-
-def _run(program: tuple, args: tuple, y: E.Expr, lang) -> E.Expr:
-    """The node a :func:`_program` builds from the operands ``args`` and the cotangent ``y``."""
-    constants, steps, result = program
-    values = [*args, y, *constants]
-    for op, value, places in steps:
-        values.append(build(op, [values[i] for i in places], value, lang))
-    return values[result]
 
 
 def _free_of(answer: E.Expr, cot: E.Expr, f: E.Expr, memo: dict) -> E.Expr:

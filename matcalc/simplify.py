@@ -203,7 +203,7 @@ class Simplifier:
         moves to its front; ``last``: the operands an entrywise product puts last (by
         default those ``scalars_first`` keeps back).  A derivation's simplifier puts the
         cotangent last, as the identify step does, so that step does not reorder C.*exp(x)
-        back to exp(x).*C before reading it off (d/dx exp(x) 180 -> 152 us)."""
+        back to exp(x).*C before reading it off."""
         self.rules = rules
         self.lang = rules.language
         self.index = _Index.of(rules, identities)

@@ -2,7 +2,7 @@
 
 The prefilter (matcalc.pattern.prefilter / passes / subject_needs) decides from a node's
 operands' operators, first operands, numbers, kinds and repeated operands which rules may
-apply; the adjoint index (matcalc.diff._adjoints_for) which adjoint rules may fit a pair; and
+apply; the adjoint index (matcalc.adjoints.candidates) which adjoint rules may fit a pair; and
 the matcher itself skips work through its where-check (group sizes from shapes, conjunctive
 limits, anchors that must hold the cotangent).  A wrong shortcut would silently skip a rule and
 leave an answer unsimplified, or refuse it.  Here every node the simplifiers visit and every
@@ -71,7 +71,7 @@ def _skipped_matches(monkeypatch, texts) -> tuple[int, list[str]]:
 
     def checked_adjoint(self, node, position, y, args=None, negated=False, listed=True):
         pair = node.args if args is None else args
-        index = importlib.import_module("matcalc.diff")._adjoints_for    # what the engine uses
+        index = importlib.import_module("matcalc.adjoints").candidates    # what the engine uses
         kept = set(map(id, index(self.rules, node.op, position, pair, self.condition)))
         for rule in self.rules.adjoints.get(node.op, ()):
             if id(rule) in kept or len(rule.pattern.args) != len(pair) \
@@ -124,9 +124,9 @@ def test_the_check_catches_a_matcher_shortcut_that_skips_a_match(monkeypatch):
 
 def test_the_check_catches_an_adjoint_index_that_leaves_out_too_much(monkeypatch):
     """Mutation: the adjoint index drops the first rule that may fit."""
-    diff = importlib.import_module("matcalc.diff")
-    real = diff._adjoints_for
-    monkeypatch.setattr(diff, "_adjoints_for", lambda *a: real(*a)[1:])
+    adjoints = importlib.import_module("matcalc.adjoints")
+    real = adjoints.candidates
+    monkeypatch.setattr(adjoints, "candidates", lambda *a: real(*a)[1:])
     _, wrong = _skipped_matches(monkeypatch, [("x'*A*x", "x"), ("A*X*B", "X")])
     assert any(w.startswith("adjoint ") for w in wrong), wrong
 
