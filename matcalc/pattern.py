@@ -1038,7 +1038,10 @@ def match_window(pat: E.Expr, subj: E.Expr, check: Check, env: dict | None = Non
     if k > n:
         return
     if k == n:                              # each pattern operand takes one operand: no
-        for b in match_args(pats, items, env, check):   # window, no group to size
+        leads = _leads(op, pats)            # window, no group to size; A*B + A*C only where
+        if leads and not _leads_agree(leads, items, 0):     # the two products start alike
+            return
+        for b in match_args(pats, items, env, check):
             yield b, 0, n
         return
     anchor = next((j for j, p in enumerate(pats) if _is_anchor(op, p)), None)
