@@ -287,3 +287,13 @@ def test_a_query_without_where_checks_frees_its_nodes_without_the_cyclic_collect
             assert len(E._table) == before, text
     finally:
         gc.enable()
+
+
+def test_a_scaled_sum_read_off_is_transposed_term_by_term():
+    """Review 8: w_2 pulled out of the Jacobian left w_2*(B'*diag(u) + c*A'*diag(v))' (21
+    nodes); the answer transposes a scaled sum term by term, as it does a sum (18)."""
+    f = matcalc.parse("(A*y).^c.*(B*y).*w_2", shapes={"y": "n", "A": "m,n", "B": "m,n",
+                                                      "c": (), "w_2": ()})
+    d = matcalc.diff(f, "y")
+    assert d.node_count() == 18 and "'" not in str(d), str(d)
+    assert matcalc.check_derivative(f, "y", d, seed=4), str(d)
