@@ -736,11 +736,17 @@ class Explanation:
 
 
 def step_lines(steps: list[Step], indent: str = "") -> list[str]:
-    """Each step numbered, as ``explain``, ``--explain`` and ``:explain`` list it, with its
-    note (a subgradient chosen, a Hessian's gradient) on a line of its own."""
+    """Each rule that fired numbered, as ``explain``, ``--explain`` and ``:explain`` list
+    it, with its note (a subgradient chosen, a Hessian's gradient) on a line of its own; a
+    marker (where a Hessian's second pass starts) unnumbered, so the count says the rules."""
     out = []
-    for i, step in enumerate(steps, 1):
-        out.append(f"{indent}{i:3d}. {step}")
+    i = 0
+    for step in steps:
+        if step.marker:                 # not a rule (a Hessian's gradient): not counted
+            out.append(f"{indent}   · {step}")
+        else:
+            i += 1
+            out.append(f"{indent}{i:3d}. {step}")
         if step.note:
             out.append(f"       note: {step.note}")
     return out

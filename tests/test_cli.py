@@ -160,9 +160,11 @@ def test_assumptions_shapes_and_latex(elsewhere):
 def test_explain_lists_rules_with_file_and_line(elsewhere):
     r = run("hessian", "x'*A*x", "--wrt", "x", "--explain", cwd=elsewhere)
     assert r.returncode == 0
-    steps = [line for line in r.stdout.splitlines() if line.strip()[:1].isdigit()]
-    rules = [line for line in steps if "gradient (end of the first pass)" not in line]
-    assert len(rules) == len(steps) - 1 and all(".yaml:" in line for line in rules)
+    lines = r.stdout.splitlines()
+    rules = [line for line in lines if line.strip()[:1].isdigit()]
+    assert rules and all(".yaml:" in line for line in rules)
+    assert f"  rules that fired ({len(rules)}):" in lines      # the count is the numbered
+    assert any(line.startswith("     · gradient (end of the first pass)") for line in lines)
 
 
 def test_check_reports_both_errors_and_a_verdict(elsewhere):
@@ -289,8 +291,9 @@ def test_explain_has_a_header_and_lists_both_passes_of_a_hessian(elsewhere):
     lines = r.stdout.splitlines()
     assert lines[4] == "  rules that fired (7):"              # the gradient step is no rule
     # the gradient's rules, the gradient itself, then its derivative's rules
-    assert "    6. gradient (end of the first pass): x'*A*x  →  (A + A')*x" in lines, lines
-    assert any(line.startswith("    7. product-rule-right") for line in lines), lines
+    assert "     · gradient (end of the first pass): x'*A*x  →  (A + A')*x" in lines, lines
+    assert any(line.startswith("    6. product-rule-right") for line in lines), lines
+    assert not any(line.startswith("    8. ") for line in lines), lines   # 7 rules, 7 numbers
     assert any(line.startswith("check hessian(x'*A*x, x): ") for line in lines), lines
 
 
