@@ -88,8 +88,10 @@ class Expr:
         return len(self.shape) == 0
 
     # ------------------------------------------------------------ traversal
-    def walk(self):
-        """Each distinct node once, children before parents (iterative: no recursion limit)."""
+    def walk(self, known=()):
+        """Each distinct node once, children before parents (iterative: no recursion limit);
+        none of ``known`` (a set or dict) nor anything only below them: the simplifier's
+        walk over what it has not simplified yet stops at what it has."""
         order: list[Expr] = []
         seen = {self}                           # nodes are hash-consed: identity is equality
         path, at = [self], [0]                  # the nodes being expanded, the next operand
@@ -98,7 +100,7 @@ class Expr:
             while i < len(args):
                 child = args[i]
                 i += 1
-                if child not in seen:
+                if child not in seen and child not in known:
                     seen.add(child)
                     at[-1] = i
                     path.append(child)

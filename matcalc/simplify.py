@@ -273,24 +273,7 @@ class Simplifier:
             return []
         if all(map(memo.__contains__, root.args)):
             return [root]                       # the usual case after a rewrite at the top
-        order: list[E.Expr] = []
-        seen = {root}
-        path, at = [root], [0]                  # the nodes being expanded, the next operand
-        while path:
-            args, i = path[-1].args, at[-1]
-            while i < len(args):
-                a = args[i]
-                i += 1
-                if a not in seen and a not in memo:
-                    seen.add(a)
-                    at[-1] = i
-                    path.append(a)
-                    at.append(0)
-                    break
-            else:
-                order.append(path.pop())
-                at.pop()
-        return order
+        return root.walk(memo)
 
     def _rebuild(self, node: E.Expr, args: tuple) -> E.Expr:
         try:
