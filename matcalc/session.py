@@ -68,6 +68,21 @@ def _user_error(message: str, line: str, pos: int, cls=ParseError) -> MatcalcErr
     return cls(f"{message}\n{point(line, pos)}")
 
 
+# "... wrt x" at the end of a line: how other tools (and matcalc's CLI, --wrt) name the
+# variable, not the REPL's query language
+_TRAILING_WRT = re.compile(rf"\s(?P<wrt>wrt)\s+(?P<name>{NAME})\s*$", re.UNICODE)
+
+
+def _refuse_trailing_wrt(line: str, how) -> None:
+    """A line ending in ``wrt x`` (which does not parse: 'wrt' would be a name) is refused
+    saying how to write it, ``how(the line before 'wrt', x)``, instead of with the parser's
+    "missing operator"."""
+    m = _TRAILING_WRT.search(line)
+    if m:
+        raise _user_error(f"'wrt {m['name']}' is not part of a query: "
+                          f"{how(line[:m.start()], m['name'])}", line, m.start("wrt"))
+
+
 def _split_top(text: str, sep: str = ",") -> list[tuple[int, str]]:
     """Pieces of ``text`` split at ``sep`` outside brackets, each with its offset."""
     depth, start, out = 0, 0, []
@@ -206,6 +221,8 @@ class Session:
             if rest and not (rest[0].isspace() or rest[0] == "("):
                 raise _user_error(f"expected a space after d/d{m['wrt']}, then the expression",
                                   line, rest_at)
+            _refuse_trailing_wrt(line, lambda e, x: f"d/d{m['wrt']} names the variable "
+                                 f"already: write d/d{m['wrt']} {e[m.end():].strip()}")
             f = self.parse(rest, line, rest_at)
             return "diff", f, self._wrt(f, m["wrt"], line, m.start("wrt"))
         m = _CALL.match(line)
@@ -217,6 +234,8 @@ class Session:
             raise _user_error(f"{fn} takes its expression and variable in parentheses: "
                               f"{fn}(x'*A*x, x)" + (", or d/dx x'*A*x" if fn == "diff" else ""),
                               line, m.end())
+        _refuse_trailing_wrt(line, lambda e, x: f"write d/d{x} {e.strip()} or "
+                             f"diff({e.strip()}, {x})")
         return "expr", self.parse(line)
 
     def _call_query(self, line: str, m):

@@ -294,3 +294,15 @@ def test_an_answer_without_the_variables_of_its_sizes_names_the_querys(s, line, 
     """A constant answer (d/dx x = I, n×n) said "where: no variables", leaving n unexplained;
     it names the variables of the query that have the sizes its shape uses."""
     assert f"  where:  {where}" in say(s, line)
+
+
+@pytest.mark.parametrize("line, says, column", [
+    ("d/dx x'*A*x wrt x", "write d/dx x'*A*x", 12),
+    ("x'*A*x wrt x", "write d/dx x'*A*x or diff(x'*A*x, x)", 7),
+])
+def test_a_trailing_wrt_says_how_to_name_the_variable(s, line, says, column):
+    """'wrt x' (the CLI's --wrt, other tools' syntax) failed with "missing operator before
+    'wrt' (write '*' for a product)", which sends a person the wrong way."""
+    message = error(s, line)
+    assert says in message and "missing operator" not in message, message
+    assert message.splitlines()[-1] == " " * (4 + column) + "^", message
