@@ -548,9 +548,12 @@ def _shape_stand_ins(answer: E.Expr, cot: E.Expr, near: tuple, lang,
 
 def _transposed(g: E.Expr, lang) -> E.Expr:
     """Gᵀ, term by term when G is a sum (the numerator-layout form of each gradient term),
-    or scalars times a sum (w*(P + Q) gives w*(Pᵀ + Qᵀ), not w*(P + Q)ᵀ)."""
+    or scalars times a sum (w*(P + Q) gives w*(Pᵀ + Qᵀ), not w*(P + Q)ᵀ); the scalars in
+    reverse order, as transposing the whole product puts them (b*a*(P + Q) gives
+    a*b*(Pᵀ + Qᵀ)), so a query's own order of scalars comes back as it does elsewhere."""
     if g.op == PRODUCT and g.args[-1].op == SUM and all(not a.shape for a in g.args[:-1]):
-        return build(PRODUCT, (*g.args[:-1], _transposed(g.args[-1], lang)), lang=lang)
+        return build(PRODUCT, (*reversed(g.args[:-1]), _transposed(g.args[-1], lang)),
+                     lang=lang)
     terms = _terms(g)
     if len(terms) == 1:
         return build(TRANSPOSE, (g,), lang=lang)

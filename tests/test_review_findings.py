@@ -297,3 +297,17 @@ def test_a_scaled_sum_read_off_is_transposed_term_by_term():
     d = matcalc.diff(f, "y")
     assert d.node_count() == 18 and "'" not in str(d), str(d)
     assert matcalc.check_derivative(f, "y", d, seed=4), str(d)
+
+
+def test_a_scaled_sum_read_off_keeps_the_querys_order_of_scalars():
+    """Review 9: ad6fd45 kept the Jacobian's scalars in its own order, which is the query's
+    reversed (transposing the whole product had put them back): d/dy w_2*a*(A*y + B*y) gave
+    a*w_2*(A + B), while d/dy w_2*a*A*y gives w_2*a*A."""
+    shapes = {"y": "n", "A": "m,n", "B": "m,n", "a": (), "w_2": ()}
+    for text, want in (("w_2*a*(A*y + B*y)", "w_2*a*(A + B)"),
+                       ("a*w_2*(A*y + B*y)", "a*w_2*(A + B)"),
+                       ("w_2*a*A*y", "w_2*a*A")):
+        f = matcalc.parse(text, shapes=shapes)
+        d = matcalc.diff(f, "y")
+        assert str(d) == want, (text, str(d))
+        assert matcalc.check_derivative(f, "y", d, seed=1), str(d)
