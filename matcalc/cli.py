@@ -191,7 +191,8 @@ def _run_derivative(args) -> int:
                "shape": answer.shape_text, "unicode": answer.unicode(),
                "latex": answer.latex(), "unfinished": d.unfinished,
                "steps": [{"rule": s.rule, "where": s.where, "before": str(s.before),
-                          "after": str(s.after), "note": s.note} for s in steps]}
+                          "after": str(s.after), "note": s.note, "marker": s.marker}
+                         for s in steps]}
         if check is not None:
             out["check"] = {"ok": check.ok, "points": check.trials,
                             "backprop": {"max_abs": check.bp_abs, "max_rel": check.bp_rel},

@@ -90,8 +90,9 @@ class Expr:
     # ------------------------------------------------------------ traversal
     def walk(self, known=()):
         """Each distinct node once, children before parents (iterative: no recursion limit);
-        none of ``known`` (a set or dict) nor anything only below them: the simplifier's
-        walk over what it has not simplified yet stops at what it has."""
+        below this node, none of ``known`` (a set or dict) nor what is reached only through
+        them: the simplifier's walk over what it has not simplified yet stops at what it has
+        (the root is always listed; the simplifier asks about it first)."""
         order: list[Expr] = []
         seen = {self}                           # nodes are hash-consed: identity is equality
         path, at = [self], [0]                  # the nodes being expanded, the next operand

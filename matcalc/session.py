@@ -73,14 +73,19 @@ def _user_error(message: str, line: str, pos: int, cls=ParseError) -> MatcalcErr
 _TRAILING_WRT = re.compile(rf"\s(?P<wrt>wrt)\s+(?P<name>{NAME})\s*$", re.UNICODE)
 
 
-def _refuse_trailing_wrt(line: str, how) -> None:
+def _refuse_trailing_wrt(line: str, start: int, how, parses) -> None:
     """A line ending in ``wrt x`` (which does not parse: 'wrt' would be a name) is refused
-    saying how to write it, ``how(the line before 'wrt', x)``, instead of with the parser's
-    "missing operator"."""
-    m = _TRAILING_WRT.search(line)
-    if m:
-        raise _user_error(f"'wrt {m['name']}' is not part of a query: "
-                          f"{how(line[:m.start()], m['name'])}", line, m.start("wrt"))
+    saying how to write it, ``how(the expression before 'wrt', x)``, instead of with the
+    parser's "missing operator"; only when that expression parses (``parses``), so that
+    ``x'*A* wrt x`` gets the parser's own error about what is wrong in it."""
+    m = _TRAILING_WRT.search(line, start)
+    if m is None:
+        return
+    expr = line[start:m.start()].strip()
+    if not expr or not parses(expr):
+        return
+    raise _user_error(f"'wrt {m['name']}' is not part of a query: {how(expr, m['name'])}",
+                      line, m.start("wrt"))
 
 
 def _split_top(text: str, sep: str = ",") -> list[tuple[int, str]]:
@@ -144,6 +149,15 @@ class Session:
             raise self._repoint(exc, text, line, offset) from None
         self._seen.update(f.variables())
         return f
+
+    def _parses(self, text: str) -> bool:
+        """Whether ``text`` parses under the session's declarations (changing nothing)."""
+        from matcalc.parse import parse
+        try:
+            parse(text, self._shapes(), self.assume, self.rules.language, dict(self.kinds))
+        except (ParseError, MatcalcError):
+            return False
+        return True
 
     @staticmethod
     def _repoint(exc: MatcalcError, text: str, line: str, offset: int) -> MatcalcError:
@@ -221,8 +235,8 @@ class Session:
             if rest and not (rest[0].isspace() or rest[0] == "("):
                 raise _user_error(f"expected a space after d/d{m['wrt']}, then the expression",
                                   line, rest_at)
-            _refuse_trailing_wrt(line, lambda e, x: f"d/d{m['wrt']} names the variable "
-                                 f"already: write d/d{m['wrt']} {e[m.end():].strip()}")
+            _refuse_trailing_wrt(line, rest_at, lambda e, x: f"d/d{m['wrt']} names the "
+                                 f"variable already: write d/d{m['wrt']} {e}", self._parses)
             f = self.parse(rest, line, rest_at)
             return "diff", f, self._wrt(f, m["wrt"], line, m.start("wrt"))
         m = _CALL.match(line)
@@ -234,8 +248,8 @@ class Session:
             raise _user_error(f"{fn} takes its expression and variable in parentheses: "
                               f"{fn}(x'*A*x, x)" + (", or d/dx x'*A*x" if fn == "diff" else ""),
                               line, m.end())
-        _refuse_trailing_wrt(line, lambda e, x: f"write d/d{x} {e.strip()} or "
-                             f"diff({e.strip()}, {x})")
+        _refuse_trailing_wrt(line, 0, lambda e, x: f"write d/d{x} {e} or diff({e}, {x})",
+                             self._parses)
         return "expr", self.parse(line)
 
     def _call_query(self, line: str, m):

@@ -146,8 +146,11 @@ def test_json_has_the_fields_the_issue_lists(elsewhere):
                              "unfinished"}
         assert data["derivative"] == derivative, command
         assert data["unfinished"] == []
-        assert data["steps"] and {"rule", "where", "before", "after", "note"} <= set(
+        assert data["steps"] and {"rule", "where", "before", "after", "note", "marker"} <= set(
             data["steps"][0])
+        # a Hessian's marker (where its second pass starts) is told from the rules (review 9)
+        markers = [s["rule"] for s in data["steps"] if s["marker"]]
+        assert markers == (["gradient"] if command == "hessian" else []), markers
 
 
 def test_assumptions_shapes_and_latex(elsewhere):

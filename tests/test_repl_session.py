@@ -306,3 +306,11 @@ def test_a_trailing_wrt_says_how_to_name_the_variable(s, line, says, column):
     message = error(s, line)
     assert says in message and "missing operator" not in message, message
     assert message.splitlines()[-1] == " " * (4 + column) + "^", message
+
+
+@pytest.mark.parametrize("line", ["x'*A* wrt x", " wrt x", "d/dx wrt x"])
+def test_a_trailing_wrt_after_text_that_does_not_parse_gets_the_parsers_error(s, line):
+    """Review 9: the hint echoed what came before 'wrt' even when that was broken or empty
+    ("write d/dx x'*A* or diff(x'*A*, x)"), hiding the real error."""
+    message = error(s, line)
+    assert "not part of a query" not in message, message
