@@ -311,3 +311,20 @@ def test_a_scaled_sum_read_off_keeps_the_querys_order_of_scalars():
         d = matcalc.diff(f, "y")
         assert str(d) == want, (text, str(d))
         assert matcalc.check_derivative(f, "y", d, seed=1), str(d)
+
+
+@pytest.mark.parametrize("text, wrt, answer", [
+    ("c*(x'*(y./x))", "c", "sum(y)"),          # the cancellation the review found unmade
+    ("c*((y./x)'*x)", "c", "sum(y)"),
+    ("c*(x./x)", "c", "vector(1)"),
+    ("c*(X./X)", "c", "matrix(1)"),
+    ("(x.*y)./x", "y", "eye(4)"),              # y, so the Jacobian is I
+    ("x.*(y./x)", "y", "eye(4)"),
+])
+def test_entrywise_division_cancels_as_scalar_division_does(text, wrt, answer):
+    """Review 9 (diff seed 11000018372): x_1'*(y./x_1) is sum(y), but no rule said so, and a
+    derivative that is constant kept two terms of 1e13 that cancel only numerically."""
+    f = matcalc.parse(text, shapes={"x": 4, "y": 4, "X": (3, 5), "c": ()})
+    d = matcalc.diff(f, wrt)
+    assert str(d) == answer
+    assert matcalc.check_derivative(f, wrt, d, seed=5), str(d)
