@@ -235,8 +235,9 @@ class Session:
             if rest and not (rest[0].isspace() or rest[0] == "("):
                 raise _user_error(f"expected a space after d/d{m['wrt']}, then the expression",
                                   line, rest_at)
-            _refuse_trailing_wrt(line, rest_at, lambda e, x: f"d/d{m['wrt']} names the "
-                                 f"variable already: write d/d{m['wrt']} {e}", self._parses)
+            lead = line[:rest_at].strip()             # d/dx or ∂/∂x, as typed
+            _refuse_trailing_wrt(line, rest_at, lambda e, x: f"{lead} names the variable "
+                                 f"already: write {lead} {e}", self._parses)
             f = self.parse(rest, line, rest_at)
             return "diff", f, self._wrt(f, m["wrt"], line, m.start("wrt"))
         m = _CALL.match(line)

@@ -298,6 +298,7 @@ def test_an_answer_without_the_variables_of_its_sizes_names_the_querys(s, line, 
 
 @pytest.mark.parametrize("line, says, column", [
     ("d/dx x'*A*x wrt x", "write d/dx x'*A*x", 12),
+    ("∂/∂x x'*A*x wrt x", "write ∂/∂x x'*A*x", 12),
     ("x'*A*x wrt x", "write d/dx x'*A*x or diff(x'*A*x, x)", 7),
 ])
 def test_a_trailing_wrt_says_how_to_name_the_variable(s, line, says, column):
