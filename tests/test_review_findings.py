@@ -320,6 +320,7 @@ def test_a_scaled_sum_read_off_keeps_the_querys_order_of_scalars():
     ("c*(X./X)", "c", "matrix(1)"),
     ("(x.*y)./x", "y", "eye(4)"),              # y, so the Jacobian is I
     ("x.*(y./x)", "y", "eye(4)"),
+    ("x'*(y./x)", "x", "vector(0)'"),           # (x.*y)./(x.*x) in its derivative
 ])
 def test_entrywise_division_cancels_as_scalar_division_does(text, wrt, answer):
     """Review 9 (diff seed 11000018372): x_1'*(y./x_1) is sum(y), but no rule said so, and a
