@@ -84,22 +84,8 @@ def _contains(root: E.Expr, target: E.Expr, memo: dict) -> bool:
         else:
             memo[root] = False
             return False
-    path, at = [root], [0]                  # children first, never below a known node
-    while path:
-        node = path[-1]
-        args, i = node.args, at[-1]
-        while i < len(args):
-            a = args[i]
-            i += 1
-            if a not in memo:
-                at[-1] = i
-                path.append(a)
-                at.append(0)
-                break
-        else:
-            path.pop()
-            at.pop()
-            memo[node] = node is target or any(map(memo.__getitem__, args))
+    for node in root.walk(memo):            # children first, never below a known node
+        memo[node] = node is target or any(map(memo.__getitem__, node.args))
     return memo[root]
 
 
@@ -358,10 +344,20 @@ def _coefficient(term: E.Expr, target: E.Expr, lang) -> E.Expr | None:
 
 
 class _ReadOffError(MatcalcError):
-    pass
+    """A term that is not K*target; its text is made only when the error is shown (the
+    first read-off is tried on forms that often fail it, some of them huge)."""
+
+    def __init__(self, term: E.Expr):
+        super().__init__()
+        self.term = term
+
+    def __str__(self) -> str:
+        return f"cannot read a Jacobian off the term {brief(self.term)}"
 
 
-def _read_off(form: E.Expr, target: E.Expr, lang, identity, seen: dict) -> E.Expr:
+def _read_off(form: E.Expr, target: E.Expr, lang, seen: dict) -> E.Expr | None:
+    """K with form = K*target, term by term (``seen``: what is known to hold the cotangent);
+    None when every term cancelled; _ReadOffError when a term is not of that form."""
     parts = []
     cot = target.args[0] if target.op == VEC else target
     for sign, term in _terms(form):
@@ -369,35 +365,17 @@ def _read_off(form: E.Expr, target: E.Expr, lang, identity, seen: dict) -> E.Exp
             continue        # a zero fill, or a term free of C: the form is linear in C, so
                             # such terms add up to zero (a zero fill inside a product)
         if term is target:
-            k = identity()
+            k = _identity(target, lang)
         else:
             k = _coefficient(term, target, lang)
             if k is None:
-                raise _ReadOffError(f"cannot read a Jacobian off the term {brief(term)}")
+                raise _ReadOffError(term)
         if not k.shape and target.shape:                  # s*C: the Jacobian is s*I
-            k = build(PRODUCT, (k, identity()), lang=lang)
+            k = build(PRODUCT, (k, _identity(target, lang)), lang=lang)
         parts.append(k if sign > 0 else build(NEG, (k,), lang=lang))
     if not parts:
         return None
     return parts[0] if len(parts) == 1 else build(SUM, parts, lang=lang)
-
-
-def _readable(form: E.Expr, target: E.Expr, lang, seen: dict) -> bool:
-    """Whether :func:`_read_off` can read ``form`` as it stands: each term holding the
-    cotangent is the target, or a product ending in it with no other factor holding it.
-    The identify step's work is to bring a form to that; on such a form its rules, which
-    move the cotangent, have nothing to do (the rest was simplified already), so it is
-    skipped: d/dx A*x reads A'*C at once.  (Only the identify rules that do not need the
-    cotangent, like vec(A + B) = vec(A) + vec(B), could still rewrite a factor free of it;
-    over tools/answers.py's 3,209 answers that changes one, to a smaller form.)"""
-    cot = target.args[0] if target.op == VEC else target
-    for _, term in _terms(form):
-        if term is target or _is_zero(term, lang) or not _contains(term, cot, seen):
-            continue
-        if term.op != PRODUCT or term.args[-1] is not target or any(
-                _contains(a, cot, seen) for a in term.args[:-1]):
-            return False
-    return True
 
 
 def _is_zero(e: E.Expr, lang) -> bool:
@@ -492,14 +470,20 @@ def _derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None,
     target = cot if len(cot.shape) != 2 else build(VEC, (cot,), lang=lang)
     if len(x.shape) == 2 or len(cot.shape) == 2:      # read off ∂vec f/∂(vec X)ᵀ
         g = build(VEC, (g,), lang=lang)
-    form = g if _readable(g, target, lang, engine.holding) else identify(g)  # moves C right
+    # a form that reads off as it stands (A'*C for d/dx A*x) skips the identify step,
+    # whose rules move the cotangent right and would have nothing to do
     try:
-        k = _read_off(form, target, lang, lambda: _identity(target, lang), engine.holding)
-    except _ReadOffError as exc:
-        raise NoRuleError(f"{exc}: cannot identify the derivative of {brief(f)} with respect to "
-                          f"{x.value}; the linear form reached was {brief(form)}. An 'identify' "
-                          "rule (rules/simplify/90-identify.yaml) that moves the cotangent C to "
-                          "the right would let matcalc finish") from None
+        k = _read_off(g, target, lang, engine.holding)
+    except _ReadOffError:
+        form = identify(g)
+        try:
+            k = _read_off(form, target, lang, engine.holding)
+        except _ReadOffError as exc:
+            raise NoRuleError(f"{exc}: cannot identify the derivative of {brief(f)} with "
+                              f"respect to {x.value}; the linear form reached was "
+                              f"{brief(form)}. An 'identify' rule "
+                              "(rules/simplify/90-identify.yaml) that moves the cotangent C "
+                              "to the right would let matcalc finish") from None
     if k is None:                                       # every term cancelled
         shape = derivative_shape(f.shape if not x.shape else column.shape, x.shape)
         return Derivation(f, x, _zero(shape, lang), trace)
@@ -522,7 +506,6 @@ def _shape_stand_ins(answer: E.Expr, cot: E.Expr, near: tuple, lang,
     if not any(getattr(lang.get(n.op), "shape_only", ()) for n in nodes):
         return answer                       # C only where it counts: _free_of refuses it
     done: dict[E.Expr, E.Expr] = {}
-    contains: dict = {}
     pool: list[E.Expr] = []
     for e in near:
         pool.extend([e, *e.variables().values()])
@@ -534,7 +517,7 @@ def _shape_stand_ins(answer: E.Expr, cot: E.Expr, near: tuple, lang,
         if spec is not None and spec.shape_only:
             args = list(args)
             for i in spec.shape_only:
-                if _contains(args[i], cot, contains):
+                if _contains(args[i], cot, holding):
                     same = next((e for e in pool if e.shape == args[i].shape), None)
                     if same is None:
                         raise NoRuleError(f"the derivative needs {node.op} of an operand shaped "

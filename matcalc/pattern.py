@@ -1037,13 +1037,9 @@ def match_window(pat: E.Expr, subj: E.Expr, check: Check, env: dict | None = Non
     k = len(pats)
     if k > n:
         return
-    if k == n:                              # each pattern operand takes one operand: no
-        leads = _leads(op, pats)            # window, no group to size; A*B + A*C only where
-        if leads and not _leads_agree(leads, items, 0):     # the two products start alike
-            return
-        for b in match_args(pats, items, env, check):
-            yield b, 0, n
-        return
+    if k == n:                              # each pattern operand takes one operand: the
+        yield from _fixed_windows(op, pats, items, env, check, None)    # one window, no
+        return                              # group to size (what the names-only path would)
     anchor = next((j for j, p in enumerate(pats) if _is_anchor(op, p)), None)
     inside = _inside(clean, n)
     if anchor is None:                      # names only: the whole node, then windows

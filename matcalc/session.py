@@ -139,22 +139,24 @@ class Session:
 
     def parse(self, text: str, line: str | None = None, offset: int = 0) -> E.Expr:
         """``text`` as an Expr under the session's declarations; errors point into ``line``."""
-        from matcalc.parse import parse
         line = text if line is None else line
         if not text.strip():
             raise _user_error("expected an expression here", line, min(offset, len(line)))
         try:
-            f = parse(text, self._shapes(), self.assume, self.rules.language, dict(self.kinds))
+            f = self._parsed(text)
         except (ParseError, MatcalcError) as exc:
             raise self._repoint(exc, text, line, offset) from None
         self._seen.update(f.variables())
         return f
 
+    def _parsed(self, text: str) -> E.Expr:
+        from matcalc.parse import parse
+        return parse(text, self._shapes(), self.assume, self.rules.language, dict(self.kinds))
+
     def _parses(self, text: str) -> bool:
         """Whether ``text`` parses under the session's declarations (changing nothing)."""
-        from matcalc.parse import parse
         try:
-            parse(text, self._shapes(), self.assume, self.rules.language, dict(self.kinds))
+            self._parsed(text)
         except (ParseError, MatcalcError):
             return False
         return True

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, field
-from itertools import filterfalse, repeat
 from typing import Callable
 
 from matcalc import expr as E
@@ -74,13 +73,13 @@ def _pow(a, b):
 # associative operator (order the operands), an entrywise product (order the factors), a
 # matrix product (scalars first).
 _SUM, _TERMS, _FACTORS, _MATMUL = "sum", "terms", "factors", "matmul"
-# op -> _plan(lang, op), per language: kept beside the language, not on it, so that a
+# op -> _moves_of(lang, op), per language: kept beside the language, not on it, so that a
 # Language (and a RuleSet holding it) still pickles once it has simplified (the plans hold
 # _FOLD's lambdas)
-_PLANS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_MOVES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def _plan(lang, op: str) -> tuple:
+def _moves_of(lang, op: str) -> tuple:
     """(fold, move) of ``op``: how numbers fold (None: they do not) and its canonical move
     (None: none), worked out once per operator instead of at every node."""
     spec = lang.get(op)
@@ -226,7 +225,7 @@ class Simplifier:
         self._key: dict[E.Expr, str] = {}
         self._sizes: dict[E.Expr, int] = {}
         self._fixed: dict[tuple, list[E.Expr]] = {}    # simplified runs, by first operand
-        self._plans: dict = _PLANS.setdefault(self.lang, {})
+        self._moves: dict = _MOVES.setdefault(self.lang, {})
 
     # ---------------------------------------------------------------- driver
     def __call__(self, root: E.Expr) -> E.Expr:
@@ -377,10 +376,10 @@ class Simplifier:
     def _canonical(self, node: E.Expr) -> E.Expr:
         if not node.args:
             return node
-        plan = self._plans.get(node.op)
-        if plan is None:
-            plan = self._plans[node.op] = _plan(self.lang, node.op)
-        fold, move = plan
+        found = self._moves.get(node.op)
+        if found is None:
+            found = self._moves[node.op] = _moves_of(self.lang, node.op)
+        fold, move = found
         if fold is not None and all(a.op == "const" for a in node.args):
             value = fold(*(a.value for a in node.args))
             if value is not None and value == value and abs(value) != float("inf"):
@@ -586,18 +585,9 @@ class Simplifier:
     def _tree_size(self, root: E.Expr) -> int:
         """Nodes of ``root`` counted as printed (a shared operand each time it occurs)."""
         size = self._sizes
-        if root in size:
-            return size[root]
-        stack = [(root, False)]
-        while stack:
-            node, expanded = stack.pop()
-            if node in size:
-                continue
-            if expanded:
+        if root not in size:
+            for node in root.walk(size):        # children first, never below a known node
                 size[node] = 1 + sum(map(size.__getitem__, node.args))
-                continue
-            stack.append((node, True))
-            stack.extend(zip(filterfalse(size.__contains__, node.args), repeat(False)))
         return size[root]
 
     def _text(self, e: E.Expr) -> str:
