@@ -361,14 +361,14 @@ def _read_off(form: E.Expr, target: E.Expr, lang, seen: dict) -> E.Expr | None:
     parts = []
     cot = target.args[0] if target.op == VEC else target
     for sign, term in _terms(form):
-        if _is_zero(term, lang) or not _contains(term, cot, seen):
-            continue        # a zero fill, or a term free of C: the form is linear in C, so
-                            # such terms add up to zero (a zero fill inside a product)
         if term is target:
             k = _identity(target, lang)
         else:
             k = _coefficient(term, target, lang)
             if k is None:
+                if _is_zero(term, lang) or not _contains(term, cot, seen):
+                    continue    # a zero fill, or a term free of C: the form is linear in C,
+                                # so such terms add up to zero (a zero fill in a product)
                 raise _ReadOffError(term)
         if not k.shape and target.shape:                  # s*C: the Jacobian is s*I
             k = build(PRODUCT, (k, _identity(target, lang)), lang=lang)
@@ -458,11 +458,8 @@ def _derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None,
         shape = derivative_shape(f.shape if not x.shape else column.shape, x.shape)
         return Derivation(f, x, _zero(shape, lang), trace)
     g = simplify(g)
-    identify = Simplifier(rules, rules.identify_all, engine.condition, trace,
-                          scalars_first=lambda e: not engine.linear(e),
-                          prior=(simplify, rules.identify), checks=engine.checks)
     if not x.shape and len(cot.shape) == 2:
-        v = _inner_read_off(identify(g), cot, f, lang)
+        v = _inner_read_off(_identifier(rules, engine, simplify, trace)(g), cot, f, lang)
         if v is None:                                   # every term cancelled
             return Derivation(f, x, _zero(derivative_shape(f.shape, x.shape), lang), trace)
         v = _shape_stand_ins(simplify(v), cot, (x, f), lang, engine.holding)
@@ -475,7 +472,7 @@ def _derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None,
     try:
         k = _read_off(g, target, lang, engine.holding)
     except _ReadOffError:
-        form = identify(g)
+        form = _identifier(rules, engine, simplify, trace)(g)
         try:
             k = _read_off(form, target, lang, engine.holding)
         except _ReadOffError as exc:
@@ -584,6 +581,14 @@ def _inner_read_off(form: E.Expr, cot: E.Expr, f: E.Expr, lang) -> E.Expr | None
     if not parts:
         return None
     return parts[0] if len(parts) == 1 else build(SUM, parts)
+
+
+def _identifier(rules: RuleSet, engine: _Engine, simplify: Simplifier, trace: Trace):
+    """The identify step's simplifier (made only when a form does not read off as it
+    stands): the identities and the rules that move the cotangent C to the right."""
+    return Simplifier(rules, rules.identify_all, engine.condition, trace,
+                      scalars_first=lambda e: not engine.linear(e),
+                      prior=(simplify, rules.identify), checks=engine.checks)
 
 
 def _simplifier(rules: RuleSet, engine: _Engine, trace: Trace):

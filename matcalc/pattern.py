@@ -241,7 +241,11 @@ class where_check:
         return out
 
     def __call__(self, name: str, e: E.Expr) -> bool:
-        return all(self.condition(c, e) for c in self.where.get(name, ()))
+        condition = self.condition
+        for c in self.where.get(name, ()):
+            if not condition(c, e):
+                return False
+        return True
 
     def containing(self, pat: E.Expr) -> frozenset:
         """The :data:`CONTAINING` conditions whatever ``pat`` matches must meet: those of
@@ -453,6 +457,16 @@ class _Shaped:
 
 def match(pat: E.Expr, subj: E.Expr, env: dict, check: Check) -> Iterator[dict]:
     """Bindings (extending ``env``) under which ``pat`` matches ``subj``."""
+    found = _match_one_way(pat, subj, env, check)
+    if found is _SEARCH:
+        yield from _search(pat, subj, env, check)
+    elif found is not None:
+        yield found
+
+
+def _search(pat: E.Expr, subj: E.Expr, env: dict, check: Check) -> Iterator[dict]:
+    """:func:`match` where an associative pattern meets more operands than it has: each of
+    the ways its names may group them, by backtracking."""
     if pat.op == "var":
         name = pat.value
         bound = env.get(name)
@@ -480,8 +494,57 @@ def match_args(pats, subjs, env, check) -> Iterator[dict]:
     if not pats:
         yield env
         return
+    found = env
+    for p, s in zip(pats, subjs):
+        found = _match_one_way(p, s, found, check)
+        if found is None:
+            return
+        if found is _SEARCH:
+            break
+    else:
+        yield found
+        return
     for env2 in match(pats[0], subjs[0], env, check):
         yield from match_args(pats[1:], subjs[1:], env2, check)
+
+
+_SEARCH = object()           # _match_one_way: the match needs the backtracking search
+
+
+def _match_one_way(pat: E.Expr, subj: E.Expr, env: dict, check: Check):
+    """The binding (extending ``env``, which is not changed) under which ``pat`` matches
+    ``subj`` when there is at most one, operand against argument, or None; ``_SEARCH`` when
+    an associative pattern meets more operands than it has arguments (its names may group
+    them in several ways: :func:`_search`).  The usual case, decided without generators;
+    the structure is compared first, the names' conditions after, as it fails more
+    cheaply."""
+    out = env
+    todo = [(pat, subj)]
+    while todo:
+        p, s = todo.pop()
+        if p.op == "var":
+            name = p.value
+            bound = out.get(name)
+            if bound is None:
+                if out is env:
+                    out = dict(env)
+                out[name] = s
+            elif bound is not s:
+                return None
+            continue
+        if p.op != s.op or p.value != s.value:
+            return None
+        if len(p.args) != len(s.args):
+            if len(s.args) > len(p.args) and p.op in E.FLATTEN:
+                return _SEARCH
+            return None
+        if p.args:
+            todo.extend(zip(reversed(p.args), reversed(s.args)))   # left operand first
+    if out is not env:
+        for name, s in out.items():
+            if name not in env and not check(name, s):
+                return None
+    return out
 
 
 def _can_take_many(op: str, pat: E.Expr) -> bool:

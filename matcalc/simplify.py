@@ -119,6 +119,9 @@ class Trace:
     stopped: list[str] = field(default_factory=list)
 
 
+_NONE: frozenset = frozenset()
+
+
 class _Index:
     """The identities that may apply to a node, found by its operator and its operands'
     operators (each rule's :func:`~matcalc.pattern.prefilter`), cached per operand pattern.
@@ -135,6 +138,10 @@ class _Index:
         for op, entries in self.by_op.items():
             self.subject_needs[op] = tuple(sorted(frozenset().union(
                 *(needs_of[id(r)] for r, _ in entries))))
+        # the one condition asked of an operator's nodes, where there is one (the usual
+        # case: the identify rules ask whether a node holds C): its set, met or not
+        self._single = {op: (asked[0], frozenset(asked))
+                        for op, asked in self.subject_needs.items() if len(asked) == 1}
         self._needs_of = needs_of
         self.cache: dict[tuple, tuple] = {}
         # rules that distribute an operator over an n-ary one apply to all operands at once
@@ -171,8 +178,12 @@ class _Index:
         conditions as every simplifier sharing this index does (they depend on the kind
         of operand only, which is part of the cache key)."""
         flat = node.op in E.FLATTEN
-        asked = self.subject_needs.get(node.op, ())
-        met = frozenset(c for c in asked if condition(c, node)) if asked else frozenset()
+        single = self._single.get(node.op)
+        if single is not None:
+            met = single[1] if condition(single[0], node) else _NONE
+        else:
+            asked = self.subject_needs.get(node.op, ())
+            met = frozenset(c for c in asked if condition(c, node)) if asked else _NONE
         if flat:
             present = operand_signatures(node)
             key = (node.op, present, met)
@@ -309,18 +320,15 @@ class Simplifier:
         level deeper), its new root is rewritten here, in a loop, so a sum whose terms are
         rewritten one at a time (collected, identified) does not nest a level per term.
         The forms passed through map to the result in the memo, as tree() would map them."""
+        new = self._step(node)
+        if new is node:                         # the usual case: nothing applies
+            self.fixpoints.add(node)
+            return node
         passed: list[E.Expr] = []
         seen = {node}
         for _ in range(MAX_REWRITES):           # rewrites count, canonical moves do not
-            new = self._canonical(node)
-            if new is node:
-                new = self._rewrite(node)
-            if new is node and node.op in self.lang.transposes:
-                new = self._transposed_fill(node)   # what no rule did: matrix(c)'
-                if new is node:
-                    new = self._transposed_sum(node)    # and a transposed sum
-            elif new is node and node.op in E.FLATTEN and len(node.args) > 2:
-                new = self._spread_transposed_terms(node)   # (A + B)' + A + B
+            if new is None:
+                new = self._step(node)
             if new is node:
                 self.fixpoints.add(node)        # every rule tried, none applied
                 break
@@ -343,9 +351,9 @@ class Simplifier:
                         node = self._cycle(rebuilt)
                         break
                     seen.add(rebuilt)
-                    node = rebuilt
+                    node, new = rebuilt, None
                     continue
-            node = known
+            node, new = known, None
             if node in self.fixpoints:
                 break                           # simplified already: its own fixpoint
             if node in seen:                    # a form left unfinished by a limit, again
@@ -360,6 +368,26 @@ class Simplifier:
         # (registering them took the trace of 128 products from 0.11 to 0.37 s)
         for form in passed:
             self.memo.setdefault(form, node)
+        return node
+
+    def _step(self, node: E.Expr) -> E.Expr:
+        """One move on ``node``: a canonical move, else the first rule that applies, else a
+        generic move no rule makes (on a transpose, or on a sum of three terms or more);
+        ``node`` itself when none does."""
+        new = self._canonical(node)
+        if new is not node:
+            return new
+        new = self._rewrite(node)
+        if new is not node:
+            return new
+        if node.op in self.lang.transposes:
+            inner = node.args[0]
+            if not inner.args:
+                return self._transposed_fill(node)      # what no rule did: matrix(c)'
+            if inner.op in E.FLATTEN:
+                return self._transposed_sum(node)       # and a transposed sum
+        elif node.op in E.FLATTEN and len(node.args) > 2:
+            return self._spread_transposed_terms(node)  # (A + B)' + A + B
         return node
 
     def _cycle(self, node: E.Expr) -> E.Expr:
@@ -380,7 +408,8 @@ class Simplifier:
         if found is None:
             found = self._moves[node.op] = _moves_of(self.lang, node.op)
         fold, move = found
-        if fold is not None and all(a.op == "const" for a in node.args):
+        if fold is not None and node.args[0].op == "const" and all(
+                a.op == "const" for a in node.args):
             value = fold(*(a.value for a in node.args))
             if value is not None and value == value and abs(value) != float("inf"):
                 return E.const(value)
@@ -647,7 +676,7 @@ class Simplifier:
         return dims
 
     def _rewrite(self, node: E.Expr) -> E.Expr:
-        clean = self._clean_runs(node)
+        clean = self._clean_runs(node) if len(node.args) > 2 and self._fixed else ()
         index = self.index
         if self._prior_fixpoints is not None and node in self._prior_fixpoints:
             index = self._extra_index       # the prior rules all failed on it already
