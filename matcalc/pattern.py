@@ -893,23 +893,27 @@ def _operand_signatures(node: E.Expr) -> frozenset:
             out.add(SCALAR_RUN)
         out.update(_AT_LEAST)
         return frozenset(out)
-    out = set(map(_OP, node.args))
-    out.update(map(_SIG, node.args))
-    out.update(map(_KIND, node.args))
+    args = node.args
+    ops = [a.op for a in args]
+    out = set(ops)
+    twice = len(out) < len(ops)
+    for a in args:
+        out.add(a._sig)
+        out.add(a._kind)
     out.discard(None)
     if node.op in E.PRODUCTS and (SCALAR_OPERAND in out or (ROW_OPERAND in out
                                                              and COLUMN_OPERAND in out)):
         out.add(SCALAR_RUN)
-    if len(set(node.args)) < len(node.args):
-        out.add(REPEATED_OPERAND)
-    ops = list(map(_OP, node.args))
-    if len(set(ops)) < len(ops):
+    if twice:
+        if len(set(args)) < len(args):
+            out.add(REPEATED_OPERAND)
         out.update(("twice", op) for op in set(ops) if ops.count(op) > 1)
     if "const" in out:
-        for a in node.args:
+        for a in args:
             if a.op == "const":
                 out.update(("number", c) for c, holds in _number_tests(a.value) if holds)
-    out.update(_AT_LEAST[:len(node.args) - 2])
+    if len(args) > 2:
+        out.update(_AT_LEAST[:len(args) - 2])
     return frozenset(out)
 
 
@@ -1089,20 +1093,40 @@ def match_window(pat: E.Expr, subj: E.Expr, check: Check, env: dict | None = Non
 
     ``clean`` lists runs ``(lo, hi)`` of operands that were a simplified product on their own:
     every window inside one was tried already, so only windows reaching out of them are.
+
+    The usual cases, a match at the root or of one window, come back as a tuple: a caller
+    that takes the first match leaves no nest of suspended generators to close.
     """
     env = env or {}
     n = len(subj.args)
     if pat.op not in E.FLATTEN or pat.op != subj.op:
-        for b in match(pat, subj, env, check):
-            yield b, 0, n
-        return
+        found = _match_one_way(pat, subj, env, check)
+        if found is _SEARCH:
+            return ((b, 0, n) for b in _search(pat, subj, env, check))
+        return () if found is None else ((found, 0, n),)
     op, pats, items = pat.op, pat.args, subj.args
     k = len(pats)
     if k > n:
-        return
+        return ()
     if k == n:                              # each pattern operand takes one operand: the
-        yield from _fixed_windows(op, pats, items, env, check, None)    # one window, no
-        return                              # group to size (what the names-only path would)
+        leads = _leads(op, pats)            # one window, no group to size (what the
+        if leads and not _leads_agree(leads, items, 0):     # names-only path would)
+            return ()
+        found = env
+        for p, s in zip(pats, items):
+            found = _match_one_way(p, s, found, check)
+            if found is None:
+                return ()
+            if found is _SEARCH:
+                return _fixed_windows(op, pats, items, env, check, None)
+        return ((found, 0, n),)
+    return _windows(op, pats, items, env, check, clean)
+
+
+def _windows(op: str, pats: tuple, items: tuple, env: dict, check: Check, clean: tuple
+             ) -> Iterator[tuple[dict, int, int]]:
+    """:func:`match_window` for an associative pattern with fewer operands than the run."""
+    n, k = len(items), len(pats)
     anchor = next((j for j, p in enumerate(pats) if _is_anchor(op, p)), None)
     inside = _inside(clean, n)
     if anchor is None:                      # names only: the whole node, then windows
