@@ -95,7 +95,7 @@ class LALR:
 
     def parse(self, text: str):
         rows, units, gotos, end_state = self._rows, self._units, self._gotos, self._end
-        ignore = self._ignore
+        ignore, new = self._ignore, _new
         states = [self._start]
         values: list = []
         pos = 0
@@ -108,7 +108,9 @@ class LALR:
                 kind = m.lastgroup
                 if kind in ignore:
                     continue
-                token = Token(kind, m.group(), start, end)
+                token = new(Token)                    # (Token's __init__ without the call)
+                token.type, token.value, token.start_pos, token.end_pos = \
+                    kind, m.group(), start, end
             elif pos != len(text):
                 return None
             else:
@@ -167,6 +169,9 @@ class LALR:
                 return top
             if not _is_unit(rows[top].get(kind)):
                 return top
+
+
+_new = object.__new__
 
 
 def _is_unit(action) -> bool:
