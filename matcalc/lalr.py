@@ -89,7 +89,8 @@ class LALR:
                     if size == 1 and isinstance(callback, ExpandSingleChild):
                         callback = None               # returns its only child
                     out[symbol_of(symbol)] = (size, symbol_of(arg.origin.name), callback)
-        self._rows = rows
+        # indexed by state (Lark numbers them from 0): a list is read faster than a dict
+        self._rows = [rows.get(state) for state in range(max(rows) + 1)]
         self._units: dict = {}      # (below, top, next kind) -> the state unit reductions end in
         self._gotos: dict = {}      # (below, rule, next kind) -> the state after a reduction
 
