@@ -366,28 +366,24 @@ class _Typer:
     # -------------------------------------------------------- variables
     def declare(self, names: list[str], kinds: dict[str, int]) -> None:
         """Shapes for the variables, vectors before matrices, so A*x reads A: m×n, x: n."""
-        order = sorted(names, key=lambda n: _DECLARE_ORDER.get(kinds[n], 2)) \
-            if len(names) > 1 else names
-        user_shapes, assume, fresh = self.user_shapes, self.assume, self.fresh
+        order = sorted(names, key=lambda n: _DECLARE_ORDER.get(kinds[n], 2))
         for name in order:
             kind = kinds[name]
-            if name in user_shapes:
-                shape = tuple(d if isinstance(d, int) else Rigid(d) for d in user_shapes[name])
-            elif kind == 1:                     # (the commonest kinds first)
-                shape = (fresh(),)
-            elif kind == 2:
-                shape = (fresh(), fresh())
-            elif kind == 0:
-                shape = ()
+            if name in self.user_shapes:
+                shape = tuple(d if isinstance(d, int) else Rigid(d) for d in self.user_shapes[name])
             elif kind == "row":
-                shape = (1, fresh())
+                shape = (1, self.fresh())
             elif kind == "square":
-                d = fresh()
+                d = self.fresh()
                 shape = (d, d)
+            elif kind == 1:
+                shape = (self.fresh(),)
+            elif kind == 2:
+                shape = (self.fresh(), self.fresh())
             else:
-                shape = tuple(fresh() for _ in range(kind))
+                shape = tuple(self.fresh() for _ in range(kind))
             self.vars[name] = shape
-            props = assume.get(name, _NO_PROPS) if assume else _NO_PROPS
+            props = self.assume.get(name, _NO_PROPS)
             if props:
                 if len(shape) != 2 or shape[0] == 1:
                     shown = tuple(self.u.resolve(d) for d in shape)
