@@ -48,11 +48,24 @@ def _gone(ref: _Ref, table=_table, remove=_remove_dead_weakref) -> None:
     remove(table, ref.key)
 
 
-class Expr:
-    """One node of an expression.  Build with :func:`make`, :func:`var`, :func:`const`."""
+class _Fields:
+    """A node's storage while :func:`make` fills it in.
+
+    Expr refuses every assignment, so its slots could only be filled through their
+    descriptors' ``__set__``, one Python-level call each; a _Fields takes plain attribute
+    stores, which CPython runs inline, and :func:`make` then turns it into an Expr by
+    assigning ``__class__`` (Expr adds no slots, so the layout is the same).  Nothing else
+    makes or sees a _Fields.
+    """
 
     __slots__ = ("op", "args", "value", "shape", "props", "_chain", "_sig", "_kind",
                  "_operand_sigs", "_operand_kinds", "__weakref__")
+
+
+class Expr(_Fields):
+    """One node of an expression.  Build with :func:`make`, :func:`var`, :func:`const`."""
+
+    __slots__ = ()
 
     op: str
     args: tuple["Expr", ...]
@@ -160,20 +173,21 @@ def make(op: str, args: tuple = (), shape: tuple = (), value=None,
         node = ref()
         if node is not None:
             return node
-    node = _new(Expr)
-    _set_op(node, op)
-    _set_args(node, args)
-    _set_value(node, value)
-    _set_shape(node, shape)
-    _set_props(node, props)
+    node = _new(_Fields)
+    node.op = op
+    node.args = args
+    node.value = value
+    node.shape = shape
+    node.props = props
     # its factors form a chain (known from splicing: a long product is not walked again)
-    _set_chain(node, op == "mul" and (_matrix_chain(args) if chain is None else chain))
+    node._chain = op == "mul" and (_matrix_chain(args) if chain is None else chain)
     # what the simplifier's prefilter reads of an operand: its first operand's operator, or
     # a number's value
-    _set_sig(node, (op, args[0].op) if args else ("const", value) if op == "const" else None)
-    _set_kind(node, _KINDS[len(shape)] if len(shape) != 2 or shape[0] != 1 else _ROW)
-    _set_operand_sigs(node, None)        # what the prefilter reads of the operands, once asked
-    _set_operand_kinds(node, None)
+    node._sig = (op, args[0].op) if args else ("const", value) if op == "const" else None
+    node._kind = _KINDS[len(shape)] if len(shape) != 2 or shape[0] != 1 else _ROW
+    node._operand_sigs = None            # what the prefilter reads of the operands, once asked
+    node._operand_kinds = None
+    node.__class__ = Expr
     ref = _Ref(node, _gone)
     ref.key = key
     _table[key] = ref
@@ -183,11 +197,9 @@ def make(op: str, args: tuple = (), shape: tuple = (), value=None,
 
 
 _new = object.__new__
-# The slots' own setters (Expr.__setattr__ refuses every assignment once a node is made).
-(_set_op, _set_args, _set_value, _set_shape, _set_props, _set_chain, _set_sig, _set_kind,
- _set_operand_sigs, _set_operand_kinds) = (Expr.__dict__[name].__set__ for name in (
-     "op", "args", "value", "shape", "props", "_chain", "_sig", "_kind", "_operand_sigs",
-     "_operand_kinds"))
+# The slots' own setters, for what is remembered on a node once it is an Expr.
+_set_operand_sigs, _set_operand_kinds = (_Fields.__dict__[name].__set__
+                                         for name in ("_operand_sigs", "_operand_kinds"))
 # what a node's shape says to the simplifier's prefilter: its rank, or that it is a row
 _KINDS, _ROW = (("rank", 0), ("rank", 1), ("rank", 2)), ("row",)
 
@@ -319,9 +331,14 @@ def _matrix_chain(factors: list[Expr]) -> bool:
 
     Scalars scale wherever they stand; a column vector is n×1 and a row vector 1×n.
     """
-    shapes = [f.shape for f in factors if f.shape]
-    return ([s[0] for s in shapes[1:]]
-            == [s[1] if len(s) == 2 else 1 for s in shapes[:-1]])
+    cols = None                          # columns of the last non-scalar factor so far
+    for f in factors:
+        s = f.shape
+        if s:
+            if cols is not None and s[0] != cols:
+                return False
+            cols = s[1] if len(s) == 2 else 1
+    return True
 
 
 def var(name: str, shape: tuple = (), props=frozenset()) -> Expr:

@@ -89,13 +89,14 @@ class LALR:
                     if size == 1 and isinstance(callback, ExpandSingleChild):
                         callback = None               # returns its only child
                     out[symbol_of(symbol)] = (size, symbol_of(arg.origin.name), callback)
-        self._rows = rows
+        # indexed by state (Lark numbers them from 0): a list is read faster than a dict
+        self._rows = [rows.get(state) for state in range(max(rows) + 1)]
         self._units: dict = {}      # (below, top, next kind) -> the state unit reductions end in
         self._gotos: dict = {}      # (below, rule, next kind) -> the state after a reduction
 
     def parse(self, text: str):
         rows, units, gotos, end_state = self._rows, self._units, self._gotos, self._end
-        ignore = self._ignore
+        ignore, new = self._ignore, _new
         states = [self._start]
         values: list = []
         pos = 0
@@ -108,7 +109,9 @@ class LALR:
                 kind = m.lastgroup
                 if kind in ignore:
                     continue
-                token = Token(kind, m.group(), start, end)
+                token = new(Token)                    # (Token's __init__ without the call)
+                token.type, token.value, token.start_pos, token.end_pos = \
+                    kind, m.group(), start, end
             elif pos != len(text):
                 return None
             else:
@@ -167,6 +170,9 @@ class LALR:
                 return top
             if not _is_unit(rows[top].get(kind)):
                 return top
+
+
+_new = object.__new__
 
 
 def _is_unit(action) -> bool:

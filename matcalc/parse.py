@@ -45,7 +45,9 @@ _CLOSERS = {"(": ")", "<": ">", "⟨": "⟩"}
 
 class _Node:
     """A syntax-tree node: operator name, children, literal value, source span, and (set by
-    the passes) its parent and its position in post-order."""
+    the passes) its parent and its position in post-order.  A leaf's children are the empty
+    tuple (no list made for each name or number); an operator's are a list, which _walk may
+    change (``eye(n)``'s n becomes a size)."""
 
     __slots__ = ("op", "args", "value", "start", "end", "at", "paren", "up", "i")
 
@@ -89,11 +91,11 @@ class _Builder:
 
     def number(self, children):
         (tok,) = children
-        return _Node("const", [], float(tok.value), tok.start_pos, tok.end_pos, tok.start_pos)
+        return _Node("const", (), float(tok.value), tok.start_pos, tok.end_pos, tok.start_pos)
 
     def name(self, children):
         (tok,) = children
-        return _Node("name", [], tok.value, tok.start_pos, tok.end_pos, tok.start_pos)
+        return _Node("name", (), tok.value, tok.start_pos, tok.end_pos, tok.start_pos)
 
     def call(self, children):
         name, rpar = children[0], children[-1]
@@ -736,7 +738,7 @@ def _is_bare_constant(spec) -> bool:
 
 
 def _finish(nodes: list[_Node], typer: _Typer) -> E.Expr:
-    resolve, shapes, rewrite = typer.u.resolve, typer.shape, typer.rewrite
+    resolve, shapes, rewrite, props = typer.u.resolve, typer.shape, typer.rewrite, typer.props
     make, flatten = E.make, E.FLATTEN
     built: list = [None] * len(nodes)          # node.i -> its Expr
     chain: dict[int, list] = {}       # operands of an associative chain, built once (a+b+c+...)
@@ -747,8 +749,8 @@ def _finish(nodes: list[_Node], typer: _Typer) -> E.Expr:
             name = node.value
             out = variables.get(name)
             if out is None:
-                out = variables[name] = E.var(name, _resolved(shapes[i], resolve),
-                                              typer.props.get(name, frozenset()))
+                out = variables[name] = make("var", (), _resolved(shapes[i], resolve), name,
+                                             props.get(name, _NO_PROPS))
             built[i] = out
             continue
         if op == "const":
@@ -1003,10 +1005,16 @@ def _infer_kinds(text, lang, shapes, assume, names, nodes, kinds, used) -> _Type
     defaults do not type-check (``norm2(A*x - b)``), matcalc makes one letter a–g a vector,
     then two, until it type-checks.  If none does, the error is the defaults' error.
     """
-    free = [n for n in names if n not in shapes and n not in kinds]
-    is_free = set(free)
-    ranks = {n: len(shapes[n]) if n in shapes else kinds.get(n, _letter_rank(n)) for n in names}
-    leaves = [node for node in nodes if node.op == "name" and node.value in is_free]
+    if shapes or kinds:
+        free = [n for n in names if n not in shapes and n not in kinds]
+        is_free = set(free)
+        ranks = {n: len(shapes[n]) if n in shapes else kinds.get(n, _letter_rank(n))
+                 for n in names}
+        leaves = [node for node in nodes if node.op == "name" and node.value in is_free]
+    else:                                  # every name is free (the same, without the tests)
+        free = names
+        ranks = {n: _letter_rank(n) for n in names}
+        leaves = [node for node in nodes if node.op == "name"]
     for node in leaves:
         if ranks[node.value] == 0 and node.up is not None and node.up.op == "transpose":
             ranks[node.value] = 1
