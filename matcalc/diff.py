@@ -72,21 +72,33 @@ def _contains(root: E.Expr, target: E.Expr, memo: dict) -> bool:
     found = memo.get(root)
     if found is not None:
         return found
+    return _looked_up(root, target, memo, 0)
+
+
+def _looked_up(root: E.Expr, target: E.Expr, memo: dict, depth: int) -> bool:
+    """:func:`_contains` of a node not in ``memo``: its operands last first (identify moves
+    the cotangent right), each looked up the same way, to a depth past which a walk of
+    what is left takes over (no recursion limit)."""
+    if root is target:
+        memo[root] = True
+        return True
     get = memo.get
-    if root is not target:
-        for a in reversed(root.args):       # the usual case: its operands are known (last
-            v = get(a)                      # first: identify moves the cotangent right)
-            if v is None:
-                break
-            if v:
-                memo[root] = True
-                return True
-        else:
-            memo[root] = False
-            return False
-    for node in root.walk(memo):            # children first, never below a known node
-        memo[node] = node is target or any(map(memo.__getitem__, node.args))
-    return memo[root]
+    for a in reversed(root.args):
+        v = get(a)
+        if v is None:
+            if depth > _LOOKUP_DEPTH:
+                for node in root.walk(memo):    # children first, never below a known node
+                    memo[node] = node is target or any(map(memo.__getitem__, node.args))
+                return memo[root]
+            v = _looked_up(a, target, memo, depth + 1)
+        if v:
+            memo[root] = True
+            return True
+    memo[root] = False
+    return False
+
+
+_LOOKUP_DEPTH = 32
 
 
 class _Engine:
@@ -171,6 +183,11 @@ class _Engine:
         for node in order:          # children first: whether each node depends on the
             if node not in dep:     # variable, in one pass (not a search from each node)
                 dep[node] = node is wrt or any(map(dep.__getitem__, node.args))
+        cot, lin = self.cot, self._lin
+        if cot is not None:         # and whether it holds the cotangent (it does not, as a
+            for node in order:      # rule): what identify and read-off ask, known at once
+                if node not in lin:
+                    lin[node] = node is cot or any(map(lin.__getitem__, node.args))
         pending: dict[E.Expr, list[E.Expr]] = {root: [seed]}
         result: list[E.Expr] = []
         for node in reversed(order):
