@@ -23,6 +23,7 @@ from matcalc import adjoints
 from matcalc import expr as E
 from matcalc.build import build, filled
 from matcalc.errors import MatcalcError, ShapeError
+from matcalc.parse import parse
 from matcalc.pattern import dim_map, instantiate, instantiate_entrywise
 from matcalc.printing import brief, brief_names
 from matcalc.rules import RuleSet, derivative_shape, builtin_rules
@@ -410,7 +411,6 @@ def _as_expr(expr, shapes, assume, rules: RuleSet) -> E.Expr:
     if isinstance(expr, E.Expr):
         return expr
     if isinstance(expr, str):
-        from matcalc.parse import parse
         return parse(expr, shapes=shapes, assume=assume, language=rules.language)
     raise MatcalcError(f"expected an expression (text or Expr), got {type(expr).__name__}")
 
@@ -465,14 +465,14 @@ def _derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None,
             return Derivation(f, x, _zero(derivative_shape(f.shape, x.shape), lang), trace)
         answer = g if not x.shape else _transposed(g, lang)
         return Derivation(f, x, simplify(answer), trace, simplify)
-    column = f if len(f.shape) != 2 or f.shape[0] != 1 else build(TRANSPOSE, (f,), lang=lang)
-    cot = E.var("C", column.shape, frozenset({COTANGENT}))
+    row = len(f.shape) == 2 and f.shape[0] == 1     # a row f: C is shaped like f'
+    cot = E.var("C", (f.shape[1],) if row else f.shape, frozenset({COTANGENT}))
     engine = _Engine(rules, x, cot, trace)
     simplify = _simplifier(rules, engine, trace)
-    seed = cot if column is f else build(TRANSPOSE, (cot,), lang=lang)
+    seed = build(TRANSPOSE, (cot,), lang=lang) if row else cot
     g = engine.backprop(f, seed)
     if g is None:
-        shape = derivative_shape(f.shape if not x.shape else column.shape, x.shape)
+        shape = derivative_shape(f.shape if not x.shape else cot.shape, x.shape)
         return Derivation(f, x, _zero(shape, lang), trace)
     g = simplify(g)
     if not x.shape and len(cot.shape) == 2:
@@ -499,12 +499,12 @@ def _derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None,
                               "(rules/simplify/90-identify.yaml) that moves the cotangent C "
                               "to the right would let matcalc finish") from None
     if k is None:                                       # every term cancelled
-        shape = derivative_shape(f.shape if not x.shape else column.shape, x.shape)
+        shape = derivative_shape(f.shape if not x.shape else cot.shape, x.shape)
         return Derivation(f, x, _zero(shape, lang), trace)
     k = simplify(k)                             # the Jacobian's transpose
     answer = _shape_stand_ins(k if symmetric else _transposed(k, lang), cot, (x, f), lang,
                               engine.holding)
-    if not x.shape and column is not f:        # a row by a scalar stays a row (f's shape)
+    if not x.shape and row:                    # a row by a scalar stays a row (f's shape)
         answer = build(TRANSPOSE, (simplify(answer),), lang=lang)
     return Derivation(f, x, _free_of(simplify(answer), cot, f, engine.holding), trace)
 
