@@ -25,12 +25,17 @@ def _fail(op: str, args, why: str):
 
 
 def _matmul_shape(op, args):
-    shapes = [a.shape for a in args if a.shape]
-    if not shapes:
-        return ()
-    if ([s[0] for s in shapes[1:]] == [1 if len(s) == 1 else s[1] for s in shapes[:-1]]):
-        last = shapes[-1]                       # one chain: its ends give the shape
-        return normalise(shapes[0][0], 1 if len(last) == 1 else last[1])
+    rows = cols = None
+    for a in args:                              # the usual case: one chain, whose ends give
+        s = a.shape                             # the shape
+        if s:
+            if cols is None:
+                rows = s[0]
+            elif s[0] != cols:
+                break
+            cols = s[1] if len(s) == 2 else 1
+    else:
+        return () if rows is None else normalise(rows, cols)
     # not one chain: a 1×1 run in it scales what follows (u'*v*A), or the dimensions differ
     shape = args[0].shape
     for arg in args[1:]:

@@ -108,21 +108,17 @@ class Expr(_Fields):
         (the root is always listed; the simplifier asks about it first)."""
         order: list[Expr] = []
         seen = {self}                           # nodes are hash-consed: identity is equality
-        path, at = [self], [0]                  # the nodes being expanded, the next operand
+        path = [(self, iter(self.args))]        # the nodes being expanded, their operands left
         while path:
-            args, i = path[-1].args, at[-1]
-            while i < len(args):
-                child = args[i]
-                i += 1
+            node, rest = path[-1]
+            for child in rest:
                 if child not in seen and child not in known:
                     seen.add(child)
-                    at[-1] = i
-                    path.append(child)
-                    at.append(0)
+                    path.append((child, iter(child.args)))
                     break
             else:
-                order.append(path.pop())
-                at.pop()
+                order.append(node)
+                path.pop()
         return order
 
     def node_count(self) -> int:
