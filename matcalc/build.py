@@ -171,7 +171,7 @@ def build(op: str, args, value=None, lang: Language | None = None, shape=None) -
     if shape is None:
         shape = shape_of(op, args, lang)
         units = lang.units.get(op)
-        if units is not None and len(args) > 1:
+        if units is not None and len(args) > 1 and not units[0].isdisjoint(map(_OP, args)):
             kept = _without_units(op, args, units, tuple(shape), lang)
             if kept is not args:
                 return kept
@@ -181,10 +181,9 @@ def build(op: str, args, value=None, lang: Language | None = None, shape=None) -
 def _without_units(op: str, args: tuple, units: tuple, shape: tuple, lang: Language):
     """``op(*args)`` without its operands that are a declared unit of ``op`` (A*I is A,
     1 ⊙ u is u), where what is left has the same shape (c*I stays); ``args`` when none is
-    dropped.  ``units``: the units' function names and their (name, params)."""
+    dropped.  ``units``: the units' function names and their (name, params); called when
+    some operand's operator is one of those names."""
     names, units = units
-    if names.isdisjoint(map(_OP, args)):
-        return args
     rest = tuple(a for a in args if a.args or (a.op, a.value) not in units)
     if len(rest) == len(args):
         return args

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 from matcalc.rulefile import Record, read_records
 from matcalc.shapes import Gufunc, parse_signature
@@ -63,6 +64,9 @@ class Language:
 
     def __init__(self, functions: dict[str, FunctionSpec]):
         self.functions = dict(functions)
+        # get(name): the function by that name, or None (the dictionary's own method: the
+        # simplifier and build ask it at every node)
+        self.get: Callable[[str], FunctionSpec | None] = self.functions.get
         self.involutions = frozenset(n for n, spec in self.functions.items() if spec.involution)
         # transposes: involutions of the transpose signature (the simplifier's transposed sums)
         self.transposes = frozenset(n for n in self.involutions
@@ -80,9 +84,6 @@ class Language:
                                    and len(spec.overloads[0].output) == rank
                                    and not spec.overloads[0].inputs), None)
                        for rank in (1, 2)}
-
-    def get(self, name: str) -> FunctionSpec | None:
-        return self.functions.get(name)
 
     def fill(self, rank: int) -> str | None:
         """The constant function that fills a vector (rank 1) or matrix (rank 2): vector(c)."""

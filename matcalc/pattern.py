@@ -832,6 +832,24 @@ def subject_needs(where: tuple) -> frozenset:
     return frozenset(CONTAINING[c] for _, conds in where for c in conds if c in CONTAINING)
 
 
+# A condition on a name -> the condition a match fails when every name of the pattern
+# carries it: names free of the cotangent (of the variable) leave the whole match free of
+# it, the pattern's own nodes being operators and constants.
+EXCLUDING = {"free": "linear", "constant": "depends"}
+
+
+def subject_excludes(pat: E.Expr, where: tuple) -> frozenset:
+    """The :data:`CONTAINING` conditions whatever ``pat`` matches as a whole cannot meet
+    (``where`` as :func:`_frozen` gives it): those :data:`EXCLUDING` gives for a condition
+    every name of the pattern carries."""
+    conds = dict(where)
+    names = {n.value for n in pat.walk() if n.op == "var"}
+    if not names:
+        return frozenset()
+    return frozenset(out for c, out in EXCLUDING.items()
+                     if all(c in conds.get(name, ()) for name in names))
+
+
 # Conditions only a number meets: a name carrying one needs a number among the operands.
 NUMBER_CONDITIONS = frozenset({"number", "nonzero-number", "negative", "integer"})
 

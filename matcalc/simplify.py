@@ -20,9 +20,10 @@ from typing import Callable
 from matcalc import expr as E
 from matcalc.build import build, filled, shape_of
 from matcalc.errors import MatcalcError, ShapeError
-from matcalc.pattern import (_frozen, dim_map, distribute, distributes, instantiate,
-                             match_window, needs_dims, no_scalar, operand_kinds,
-                             operand_signatures, passes, prefilter, subject_needs, where_check)
+from matcalc.pattern import (_AT_LEAST, _frozen, dim_map, distribute, distributes,
+                             instantiate, match_window, needs_dims, no_scalar, operand_kinds,
+                             operand_signatures, passes, prefilter, subject_excludes,
+                             subject_needs, where_check)
 from matcalc.printing import brief
 from matcalc.rules import Rule, RuleSet
 
@@ -131,13 +132,22 @@ class _Index:
         self.by_op: dict[str, list[tuple]] = {}
         self.subject_needs: dict[str, tuple] = {}     # by operator: conditions to look up
         needs_of: dict[int, frozenset] = {}
+        # what a rule cannot match because every name in it is free of it (the cotangent,
+        # the variable): a node holding it, when the match is the whole node (a pattern of
+        # fixed width, or an associative one of two or three operands on as many)
+        self._excludes_of: dict[int, tuple[frozenset, int]] = {}
         for r in identities:
             where = _frozen(r.where or {})
             self.by_op.setdefault(r.pattern.op, []).append((r, prefilter(r.pattern, where)))
             needs_of[id(r)] = subject_needs(where)
+            width = len(r.pattern.args) if r.pattern.op in E.FLATTEN else 0
+            excludes = subject_excludes(r.pattern, where) if width in (0, 2, 3) else None
+            if excludes:
+                self._excludes_of[id(r)] = (excludes, width)
         for op, entries in self.by_op.items():
             self.subject_needs[op] = tuple(sorted(frozenset().union(
-                *(needs_of[id(r)] for r, _ in entries))))
+                *(needs_of[id(r)] | self._excludes_of.get(id(r), (_NONE,))[0]
+                  for r, _ in entries))))
         # the one condition asked of an operator's nodes, where there is one (the usual
         # case: the identify rules ask whether a node holds C): its set, met or not
         self._single = {op: (asked[0], frozenset(asked))
@@ -194,8 +204,22 @@ class _Index:
         if found is None:
             found = self.cache[key] = tuple(r for r, test in self.by_op.get(node.op, ())
                                             if self._needs_of[id(r)] <= met
+                                            and not self._excluded(r, met, present)
                                             and passes(test, node, present, condition))
         return found
+
+    def _excluded(self, rule: Rule, met: frozenset, present) -> bool:
+        """Whether ``rule`` cannot match a node meeting ``met`` as a whole (see
+        ``_excludes_of``); an associative node's width is read from its signatures."""
+        found = self._excludes_of.get(id(rule))
+        if found is None or found[0].isdisjoint(met):
+            return False
+        width = found[1]
+        if width == 0:
+            return True
+        at_least_3, at_least_4 = _AT_LEAST
+        return (at_least_3 not in present) if width == 2 else (
+            at_least_3 in present and at_least_4 not in present)
 
 
 class Simplifier:
@@ -256,24 +280,26 @@ class Simplifier:
     def tree(self, root: E.Expr) -> E.Expr:
         """Simplify every node of ``root`` (children first, each distinct node once)."""
         leaf_rules = self.index.by_op
+        memo = self.memo
+        simplified = memo.__getitem__
         for node in self._unsimplified(root):
             if not node.args and node.op not in leaf_rules:
-                self.memo[node] = node          # a name or number no rule rewrites
+                memo[node] = node               # a name or number no rule rewrites
                 self.fixpoints.add(node)
                 continue
-            args = tuple(map(self.memo.__getitem__, node.args))
+            args = tuple(map(simplified, node.args))
             rebuilt = node if args == node.args else self._rebuild(node, args)
-            known = self.memo.get(rebuilt)
+            known = memo.get(rebuilt)
             if known is not None:               # rebuilt into a node simplified already
-                self.memo[node] = known
+                memo[node] = known              # (or met as a form a rewrite passed through)
                 continue
             gave_up = self.gave_up
-            done = self.memo[node] = self.node(rebuilt)
-            if done not in self.memo and self.gave_up == gave_up:   # its own fixpoint
-                self.memo[done] = done
+            done = memo[node] = self.node(rebuilt)
+            if done not in memo and self.gave_up == gave_up:    # its own fixpoint
+                memo[done] = done
                 if done.op in E.FLATTEN and len(done.args) > 1:
                     self._fixed.setdefault((done.op, done.args[0]), []).append(done)
-        return self.memo[root]
+        return memo[root]
 
     def _unsimplified(self, root: E.Expr) -> list[E.Expr]:
         """The nodes under ``root`` not simplified yet, children first (no recursion; the

@@ -171,6 +171,31 @@ def test_the_check_catches_a_nested_prefilter_that_leaves_out_too_much(monkeypat
     assert wrong
 
 
+def test_the_check_catches_an_exclusion_that_leaves_out_too_much(monkeypatch):
+    """Mutation: every rule taken to be unable to match a node holding the cotangent (as
+    if each of its names had to be free of it)."""
+    monkeypatch.setattr("matcalc.simplify.subject_excludes",
+                        lambda pat, where: frozenset({"linear"}))
+    from matcalc.rules import builtin_rules
+    rules = builtin_rules()
+    monkeypatch.setattr(rules, "_simplify_indexes", {}, raising=False)    # rebuilt, mutated
+    monkeypatch.setattr(rules, "_simplify_recent", {}, raising=False)
+    _, wrong = _skipped_matches(monkeypatch, [("A*X*B", "X"), ("x'*A", "x")])
+    assert any("but was left out" in w for w in wrong), wrong
+
+
+def test_a_pattern_of_free_names_excludes_a_subject_holding_the_cotangent():
+    """kron(B, A)*vec(X) with every name free cannot match kron(B, A')*vec(C) as a whole;
+    a pattern with one name not free (C: linear) excludes nothing."""
+    from matcalc.pattern import _frozen, subject_excludes
+    from matcalc.rules import builtin_rules
+    rules = {r.name: r for r in builtin_rules().identify_all}
+    kron = rules["kron-times-vec"]
+    assert subject_excludes(kron.pattern, _frozen(kron.where)) == {"linear"}
+    sandwich = rules["vec-sandwich"]
+    assert subject_excludes(sandwich.pattern, _frozen(sandwich.where)) == frozenset()
+
+
 def test_long_runs_keep_the_value_and_twice_signatures():
     """A product of 32 or more factors takes the long path of operand_signatures; the rules
     needing a negative number or the same operator twice must still be tried there (the
