@@ -785,24 +785,25 @@ def _leads_agree(leads, items: tuple, start: int) -> bool:
 
 def distributes(pattern: E.Expr, result: E.Expr | None):
     """Whether a rule says a unary operator distributes over an associative one, as
-    ``(A*B)' → B'*A'`` or ``vec(A + B) → vec(A) + vec(B)``: then it holds for any number of
-    operands at once, and :func:`distribute` applies it in one step.  Returns None, or
-    whether the operands come out reversed."""
+    ``(A*B)' → B'*A'`` or ``vec(A + B) → vec(A) + vec(B)`` (then it holds for any number of
+    operands at once), or over the operands of a fixed-width one in their order, as
+    ``kron(A, B)' → kron(A', B')``: :func:`distribute` applies it in one step, without
+    matching.  Returns None, or whether the operands come out reversed."""
     if result is None or len(pattern.args) != 1:
         return None
     inner = pattern.args[0]
-    if inner.op not in E.FLATTEN or len(inner.args) != 2:
+    flat = inner.op in E.FLATTEN
+    names = list(inner.args)
+    if not names or (flat and len(names) != 2) or any(a.op != "var" for a in names) \
+            or len(set(names)) < len(names):
         return None
-    a, b = inner.args
-    if a.op != "var" or b.op != "var" or a is b:
-        return None
-    if result.op != inner.op or len(result.args) != 2:
+    if result.op != inner.op or result.value != inner.value or len(result.args) != len(names):
         return None
     outer = [(r.args[0] if r.op == pattern.op and len(r.args) == 1 and r.value == pattern.value
               else None) for r in result.args]
-    if outer == [a, b]:
+    if outer == names:
         return False
-    if outer == [b, a]:
+    if flat and outer == names[::-1]:
         return True
     return None
 

@@ -716,7 +716,9 @@ class Simplifier:
                         self.condition(c, t) for t in inner.args for c in conditions):
                     reverse = None              # a short sum, or a term free of it
             if reverse is not None:
-                if node.args[0].op != rule.pattern.args[0].op:
+                inner = rule.pattern.args[0]
+                if node.args[0].op != inner.op or (inner.op not in E.FLATTEN and len(
+                        node.args[0].args) != len(inner.args)):
                     continue
                 try:
                     new = distribute(node, reverse, self.lang)

@@ -196,6 +196,34 @@ def test_a_pattern_of_free_names_excludes_a_subject_holding_the_cotangent():
     assert subject_excludes(sandwich.pattern, _frozen(sandwich.where)) == frozenset()
 
 
+def test_a_distributed_rule_gives_what_matching_it_gives():
+    """The rules the simplifier applies by distribution, without the matcher ((A*B)' over
+    any number of factors; kron(A, B)', inv(A)', (-A)' over a fixed-width operand), on
+    operands of their own arity: the result the matcher and instantiate build.  A rule that
+    reverses a fixed-width operator's operands is not distributive."""
+    from matcalc.build import build
+    from matcalc.parse import parse
+    from matcalc.pattern import distribute, distributes, instantiate
+    from matcalc.rules import builtin_rules
+    rules = builtin_rules()
+    names = {"kron": ("P", "Q"), "mul": ("P", "Q"), "hadamard": ("P", "Q"), "add": ("P", "Q")}
+    seen = set()
+    for rule in rules.identities:
+        reverse = distributes(rule.pattern, rule.result)
+        if reverse is None or rule.where:
+            continue
+        seen.add(rule.name)
+        inner = rule.pattern.args[0]
+        operands = [parse(n, shapes={n: ("n", "n")}) for n in names.get(inner.op, ("P",))]
+        subject = build(rule.pattern.op, (build(inner.op, operands[:len(inner.args)]),),
+                        rule.pattern.value)
+        (env, _, _), = list(pattern.match_window(rule.pattern, subject, lambda n, e: True))
+        assert distribute(subject, reverse) is instantiate(rule.result, env, {}), rule.name
+    assert {"transpose-product", "transpose-kron", "transpose-negation"} <= seen
+    kron = parse("kron(A, B)'")
+    assert distributes(kron, parse("kron(B', A')")) is None     # not an identity, not taken
+
+
 def test_long_runs_keep_the_value_and_twice_signatures():
     """A product of 32 or more factors takes the long path of operand_signatures; the rules
     needing a negative number or the same operator twice must still be tried there (the
