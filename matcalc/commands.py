@@ -21,7 +21,8 @@ COMMANDS = {
     ":latex": ("[QUERY]", "LaTeX of the answer (the last one when no query is given)"),
     ":numpy": ("[QUERY]", "NumPy code computing the answer"),
     ":check": ("[QUERY]", "check the answer with numbers: backprop and central differences"),
-    ":eval": ("EXPR[, x = [1, 2], ...]", "the value of EXPR at the given (or set) values"),
+    ":eval": ("EXPR[, x = [1, 2], ...]", "the value of EXPR, or of a derivative query's "
+              "answer, at the given (or set) values"),
     ":equal": ("E1, E2", "are two expressions equal? (random values; a counterexample if not)"),
     ":graph": ("[EXPR]", "the computation graph: an SVG with Graphviz, else DOT text"),
     ":layout": ("[numerator|denominator]", "how derivatives are shown (default numerator)"),
@@ -149,18 +150,29 @@ def _cmd_eval(session, line, rest, at):
         values[m["name"]] = parse_value(piece[m.end():].strip(), line,
                                         v_at + len(piece[m.end():]) -
                                         len(piece[m.end():].lstrip()))
-    f = session.parse(text, line, base + e_at)
-    from matcalc.numeric import evaluate
+    text_at = base + e_at + len(text) - len(text.lstrip())
+    with _sub(session, text.strip(), line, text_at):
+        query = session.query(text.strip())
+    f = query[1]                                # the expression (of the derivative)
+    from matcalc.numeric import bind, evaluate
     missing = [n for n in f.variables() if n not in values]
     if missing:
         raise _user_error(f"no value for {', '.join(missing)}: give it as "
                           f"{missing[0]} = [1, 2, 3] (after the expression, or on a line "
-                          f"of its own)", line, base + e_at, MatcalcError)
+                          f"of its own)", line, text_at, MatcalcError)
     import numpy as np
+    dims, note = session.dims, []
+    if query[0] != "expr":                      # a derivative query: its answer's value, with
+        kind, _, wrt = query                    # the sizes the expression's values give
+        import matcalc
+        _scalar_for(kind, f)
+        answer = session._in_layout(getattr(matcalc, kind)(f, wrt, rules=session.rules), kind)
+        dims = bind(f, {n: values[n] for n in f.variables()}, session.dims)[1]
+        f, note = answer, [f"  (the value of {answer})"]
     with np.errstate(all="ignore"):
         result = evaluate(f, {n: values[n] for n in f.variables()},
-                          language=session.rules.language, dims=session.dims)
-    lines = format_value(result).splitlines()
+                          language=session.rules.language, dims=dims)
+    lines = format_value(result).splitlines() + note
     if not np.all(np.isfinite(result)):
         lines.append("  (NaN or inf: some function is outside its domain here, such as "
                      "log or sqrt of a negative number)")

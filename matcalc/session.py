@@ -64,8 +64,13 @@ class Quit(Exception):
 
 
 def _user_error(message: str, line: str, pos: int, cls=ParseError) -> MatcalcError:
-    from matcalc.parse import point
-    return cls(f"{message}\n{point(line, pos)}")
+    from matcalc.parse import _line_col, point
+    exc = cls(f"{message}\n{point(line, pos)}")
+    # where the caret is, and in what text: a command that reads a piece of its line
+    # (:explain QUERY) moves it into the whole line (Session._repoint)
+    exc.line, exc.column = _line_col(line, pos)
+    exc.source = line
+    return exc
 
 
 # "... wrt x" at the end of a line: how other tools (and matcalc's CLI, --wrt) name the
@@ -167,6 +172,9 @@ class Session:
         column = getattr(exc, "column", None)
         message = str(exc)
         if column is None or line == text or "\n  at line" not in message:
+            return exc
+        source = getattr(exc, "source", None)   # a caret put in this very line stays
+        if source is not None and (source == line or not line.startswith(source, offset)):
             return exc
         head = message.split("\n  at line")[0]
         row = getattr(exc, "line", 1) or 1

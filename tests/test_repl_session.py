@@ -270,6 +270,29 @@ def test_equal_types_both_sides_together(s):
     assert say(s, ":equal A*B + B*A, B*A + A*B")[0].startswith("equal")
 
 
+def test_eval_of_a_derivative_query_is_the_value_of_its_answer(s):
+    # x'*(A + A') at x = [1, 2], A = diag(2, 3): [4, 12]; a layout and a gradient are as shown
+    out = say(s, ":eval d/dx x'*A*x, x = [1, 2], A = [[2, 0], [0, 3]]")
+    assert out[0] == "[[ 4., 12.]]" and out[-1] == "  (the value of x'*(A + A'))"
+    assert say(s, ":eval grad(x'*A*x, x), x = [1, 2], A = [[2, 0], [0, 3]]")[0] == "[ 4., 12.]"
+    assert say(s, ":eval hessian(x'*A*x, x), x = [1, 2], A = [[1, 2], [3, 4]]")[:2] == [
+        "[[2., 5.],", " [5., 8.]]"]
+    # the answer eye has no variable: its size comes from the expression's value of x
+    assert say(s, ":eval d/dx x, x = [1, 2]")[:2] == ["[[1., 0.],", " [0., 1.]]"]
+    # every variable of the expression needs a value, and must fit it
+    assert "no value for A" in error(s, ":eval d/dx x'*A*x, x = [1, 2]")
+    assert "A already made n = 2" in error(s, ":eval d/dx A*x, x = [1, 2, 3], A = [[1, 2], [3, 4]]")
+
+
+def test_a_query_error_inside_a_command_points_into_the_whole_line(s):
+    message = error(s, ":eval x'*A*x wrt x, x = [1, 2]")
+    assert message.startswith("'wrt x' is not part of a query: write d/dx x'*A*x")
+    assert message.endswith("    :eval x'*A*x wrt x, x = [1, 2]\n                 ^")
+    assert error(s, ":explain  x'*A*x wrt x").endswith(
+        "    :explain  x'*A*x wrt x\n                     ^")
+    assert error(s, ":latex").endswith("    :latex\n          ^")      # its own line: kept
+
+
 def test_eval_outside_a_domain_says_so(s):
     out = say(s, ":eval log(c), c = -1")
     assert out[0] == "nan" and "outside its domain" in out[1]
