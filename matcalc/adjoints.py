@@ -51,7 +51,8 @@ def tables(rules: RuleSet) -> tuple[dict, dict]:
       answer for every operand, and :func:`candidates` need not read their kinds);
     - by rule name: its names in operand order, the conditions the kinds leave open as
       (position, condition) in the order matching would ask them (what an operand
-      contains: linear, depends ...), and its result as a :func:`program`.
+      contains: linear, depends ...), its result as a :func:`program`, and whether the
+      result holds Y (then it holds whatever the cotangent Y holds).
     """
     found = rules.__dict__.get("_adjoint_tables")
     if found is None:
@@ -69,7 +70,9 @@ def tables(rules: RuleSet) -> tuple[dict, dict]:
                     c in settled for name in names for c in where.get(name, ())))
                 plans[r.name] = (names, tuple((i, c) for i, name in enumerate(names)
                                               for c in where.get(name, ()) if c not in settled),
-                                 program(r.result, names))
+                                 program(r.result, names),
+                                 r.result is not None and any(
+                                     n.op == "var" and n.value == "Y" for n in r.result.walk()))
         found = rules.__dict__["_adjoint_tables"] = (slots, plans)
     return found
 

@@ -186,9 +186,10 @@ class _Engine:
                 dep[node] = node is wrt or any(map(dep.__getitem__, node.args))
         cot, lin = self.cot, self._lin
         if cot is not None:         # and whether it holds the cotangent (it does not, as a
-            for node in order:      # rule): what identify and read-off ask, known at once
-                if node not in lin:
+            for node in order:      # rule): what identify and read-off ask, known at once;
+                if node not in lin:     # so for the seed, and what adjoints build from it
                     lin[node] = node is cot or any(map(lin.__getitem__, node.args))
+            self.linear(seed)
         pending: dict[E.Expr, list[E.Expr]] = {root: [seed]}
         result: list[E.Expr] = []
         for node in reversed(order):
@@ -206,8 +207,12 @@ class _Engine:
             if negated:
                 contributions = [c.args[0] if c.op == NEG else E.const(-c.value)
                                  for c in contributions]
-            y = contributions[0] if len(contributions) == 1 else build(SUM, contributions,
-                                                                        lang=self.lang)
+            if len(contributions) == 1:
+                y = contributions[0]
+            else:
+                y = build(SUM, contributions, lang=self.lang)
+                if any(map(lin.get, contributions)):
+                    lin[y] = True
             for arg, cot in self.operand_cotangents(node, y, negated):
                 if cot is not None:
                     pending.setdefault(arg, []).append(
@@ -279,6 +284,8 @@ class _Engine:
             instantiate(rule.result, {"u": u}, {}, self.lang)
         out = build(HADAMARD, (dfu, y), lang=self.lang) if u.shape else \
             build(PRODUCT, (dfu, y), lang=self.lang)
+        if self._lin.get(y):
+            self._lin[out] = True           # it holds y
         self.trace.steps.append(Step(rule.name, rule.where_text, node,
                                      self._shown(out, negated), rule.subgradient))
         return out
@@ -296,7 +303,7 @@ class _Engine:
         condition = self.condition
         plans = adjoints.tables(self.rules)[1]
         for rule in adjoints.candidates(self.rules, node.op, position, args, condition):
-            names, unsettled, program = plans[rule.name]
+            names, unsettled, program, holds_y = plans[rule.name]
             if unsettled and not all(condition(c, args[i]) for i, c in unsettled):
                 continue
             if rule.result is None:                         # said explicitly: no gradient
@@ -314,6 +321,8 @@ class _Engine:
             except ShapeError as exc:
                 raise MatcalcError(f"rule {rule.describe()} built an ill-shaped result "
                                    f"for {brief(node)}: {exc}") from None
+            if holds_y and self._lin.get(y):    # what read-off and identify ask of it
+                self._lin[out] = True
             if listed or out is not y:
                 self.trace.steps.append(Step(rule.name, rule.where_text, node,
                                              self._shown(out, negated)))
