@@ -68,6 +68,10 @@ class Derivation:
         return self.trace.steps
 
 
+# how deep _looked_up goes operand by operand before a walk takes over (no recursion limit)
+_LOOKUP_DEPTH = 32
+
+
 def _contains(root: E.Expr, target: E.Expr, memo: dict) -> bool:
     """Whether ``target`` occurs in ``root``, memoized in ``memo`` for every node looked at."""
     found = memo.get(root)
@@ -98,8 +102,6 @@ def _looked_up(root: E.Expr, target: E.Expr, memo: dict, depth: int) -> bool:
     memo[root] = False
     return False
 
-
-_LOOKUP_DEPTH = 32
 
 
 class _Engine:

@@ -54,8 +54,9 @@ class _Fields:
     Expr refuses every assignment, so its slots could only be filled through their
     descriptors' ``__set__``, one Python-level call each; a _Fields takes plain attribute
     stores, which CPython runs inline, and :func:`make` then turns it into an Expr by
-    assigning ``__class__`` (Expr adds no slots, so the layout is the same).  Nothing else
-    makes or sees a _Fields.
+    assigning ``__class__`` (Expr adds no slots, so the layout is the same).  Only
+    :func:`make` makes one; every Expr is one by inheritance, and what is remembered on a
+    node later (its operands' signatures) is stored through these slots' own setters.
     """
 
     __slots__ = ("op", "args", "value", "shape", "props", "_chain", "_sig", "_kind",
@@ -338,8 +339,13 @@ def _matrix_chain(factors: list[Expr]) -> bool:
 
 
 def var(name: str, shape: tuple = (), props=frozenset()) -> Expr:
-    """A variable node."""
-    return make("var", (), tuple(shape), name, frozenset(props))
+    """A variable node: a scalar, a vector or a matrix (a shape of at most two sizes)."""
+    shape = tuple(shape)
+    if len(shape) > 2:
+        from matcalc.errors import ShapeError
+        raise ShapeError(f"{name}: a shape has at most two dimensions (scalars, vectors and "
+                         f"matrices), got {shape!r}")
+    return make("var", (), shape, name, frozenset(props))
 
 
 def const(value: float) -> Expr:

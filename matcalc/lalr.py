@@ -96,7 +96,7 @@ class LALR:
 
     def parse(self, text: str):
         rows, units, gotos, end_state = self._rows, self._units, self._gotos, self._end
-        ignore, new = self._ignore, _new
+        ignore = self._ignore
         states = [self._start]
         values: list = []
         pos = 0
@@ -109,9 +109,7 @@ class LALR:
                 kind = m.lastgroup
                 if kind in ignore:
                     continue
-                token = new(Token)                    # (Token's __init__ without the call)
-                token.type, token.value, token.start_pos, token.end_pos = \
-                    kind, m.group(), start, end
+                token = Token(kind, m.group(), start, end)
             elif pos != len(text):
                 return None
             else:
@@ -170,9 +168,6 @@ class LALR:
                 return top
             if not _is_unit(rows[top].get(kind)):
                 return top
-
-
-_new = object.__new__
 
 
 def _is_unit(action) -> bool:

@@ -1005,16 +1005,10 @@ def _infer_kinds(text, lang, shapes, assume, names, nodes, kinds, used) -> _Type
     defaults do not type-check (``norm2(A*x - b)``), matcalc makes one letter a–g a vector,
     then two, until it type-checks.  If none does, the error is the defaults' error.
     """
-    if shapes or kinds:
-        free = [n for n in names if n not in shapes and n not in kinds]
-        is_free = set(free)
-        ranks = {n: len(shapes[n]) if n in shapes else kinds.get(n, _letter_rank(n))
-                 for n in names}
-        leaves = [node for node in nodes if node.op == "name" and node.value in is_free]
-    else:                                  # every name is free (the same, without the tests)
-        free = names
-        ranks = {n: _letter_rank(n) for n in names}
-        leaves = [node for node in nodes if node.op == "name"]
+    free = [n for n in names if n not in shapes and n not in kinds]
+    is_free = set(free)
+    ranks = {n: len(shapes[n]) if n in shapes else kinds.get(n, _letter_rank(n)) for n in names}
+    leaves = [node for node in nodes if node.op == "name" and node.value in is_free]
     for node in leaves:
         if ranks[node.value] == 0 and node.up is not None and node.up.op == "transpose":
             ranks[node.value] = 1

@@ -21,7 +21,7 @@ import functools
 import operator
 import threading
 from collections import OrderedDict
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from matcalc import expr as E
 from matcalc.build import build, filled
@@ -455,6 +455,9 @@ class _Shaped:
         self.shape = shape
 
 
+_SEARCH = object()           # _match_one_way: the match needs the backtracking search
+
+
 def match(pat: E.Expr, subj: E.Expr, env: dict, check: Check) -> Iterator[dict]:
     """Bindings (extending ``env``) under which ``pat`` matches ``subj``."""
     found = _match_one_way(pat, subj, env, check)
@@ -494,21 +497,24 @@ def match_args(pats, subjs, env, check) -> Iterator[dict]:
     if not pats:
         yield env
         return
-    found = env
-    for p, s in zip(pats, subjs):
-        found = _match_one_way(p, s, found, check)
-        if found is None:
-            return
-        if found is _SEARCH:
-            break
-    else:
-        yield found
+    found = _match_args_one_way(pats, subjs, env, check)
+    if found is not _SEARCH:
+        if found is not None:
+            yield found
         return
     for env2 in match(pats[0], subjs[0], env, check):
         yield from match_args(pats[1:], subjs[1:], env2, check)
 
 
-_SEARCH = object()           # _match_one_way: the match needs the backtracking search
+def _match_args_one_way(pats, subjs, env: dict, check: Check):
+    """:func:`_match_one_way` of each pattern argument against its operand in turn, each
+    extending the bindings of those before: the bindings, None, or ``_SEARCH``."""
+    found = env
+    for p, s in zip(pats, subjs):
+        found = _match_one_way(p, s, found, check)
+        if found is None or found is _SEARCH:
+            return found
+    return found
 
 
 def _match_one_way(pat: E.Expr, subj: E.Expr, env: dict, check: Check):
@@ -1101,10 +1107,11 @@ def passes(test, subj: E.Expr, present, condition: Check | None = None) -> bool:
                                   for i, wants in nested)
 
 def match_window(pat: E.Expr, subj: E.Expr, check: Check, env: dict | None = None,
-                 clean: tuple = ()) -> Iterator[tuple[dict, int, int]]:
+                 clean: tuple = ()) -> Iterable[tuple[dict, int, int]]:
     """Matches of ``pat`` against ``subj`` or, for an associative root, a window of its operands.
 
-    Yields (bindings, start, stop): the operands ``subj.args[start:stop]`` are what matched
+    Returns an iterable of (bindings, start, stop), to be iterated once: the operands
+    ``subj.args[start:stop]`` are what matched
     (the whole node when start, stop = 0, len(args)).  For an associative root the search
     starts from the pattern's first operand that is not a name (its anchor), found where it
     stands, and grows the names around it, longest first; a pattern of names only matches the
@@ -1131,14 +1138,10 @@ def match_window(pat: E.Expr, subj: E.Expr, check: Check, env: dict | None = Non
         leads = _leads(op, pats)            # one window, no group to size (what the
         if leads and not _leads_agree(leads, items, 0):     # names-only path would)
             return ()
-        found = env
-        for p, s in zip(pats, items):
-            found = _match_one_way(p, s, found, check)
-            if found is None:
-                return ()
-            if found is _SEARCH:
-                return _fixed_windows(op, pats, items, env, check, None)
-        return ((found, 0, n),)
+        found = _match_args_one_way(pats, items, env, check)
+        if found is _SEARCH:
+            return _fixed_windows(op, pats, items, env, check, None)
+        return () if found is None else ((found, 0, n),)
     return _windows(op, pats, items, env, check, clean)
 
 

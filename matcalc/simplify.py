@@ -120,7 +120,7 @@ class Trace:
     stopped: list[str] = field(default_factory=list)
 
 
-_NONE: frozenset = frozenset()
+_NOTHING_MET: frozenset = frozenset()
 
 
 class _Index:
@@ -146,7 +146,7 @@ class _Index:
                 self._excludes_of[id(r)] = (excludes, width)
         for op, entries in self.by_op.items():
             self.subject_needs[op] = tuple(sorted(frozenset().union(
-                *(needs_of[id(r)] | self._excludes_of.get(id(r), (_NONE,))[0]
+                *(needs_of[id(r)] | self._excludes_of.get(id(r), (_NOTHING_MET,))[0]
                   for r, _ in entries))))
         # the one condition asked of an operator's nodes, where there is one (the usual
         # case: the identify rules ask whether a node holds C): its set, met or not
@@ -190,10 +190,10 @@ class _Index:
         flat = node.op in E.FLATTEN
         single = self._single.get(node.op)
         if single is not None:
-            met = single[1] if condition(single[0], node) else _NONE
+            met = single[1] if condition(single[0], node) else _NOTHING_MET
         else:
             asked = self.subject_needs.get(node.op, ())
-            met = frozenset(c for c in asked if condition(c, node)) if asked else _NONE
+            met = frozenset(c for c in asked if condition(c, node)) if asked else _NOTHING_MET
         if flat:
             present = operand_signatures(node)
             key = (node.op, present, met)

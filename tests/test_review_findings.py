@@ -338,3 +338,11 @@ def test_a_mask_with_zeros_is_not_cancelled_against_a_division():
     d = matcalc.diff("(-A./eye)./(diag(B*x) - (c*S)')*(diag(y) - eye)", "B",
                      assume={"S": "symmetric"})
     assert ".*(A./eye(" in str(d), str(d)             # the mask stays over the division
+
+
+def test_a_variable_of_three_dimensions_is_a_shape_error():
+    """The tenth review: E.var("A", (2, 3, 4)) raised a bare IndexError from make."""
+    from matcalc import expr as E
+    from matcalc.errors import ShapeError
+    with pytest.raises(ShapeError, match="at most two dimensions"):
+        E.var("A", (2, 3, 4))
