@@ -493,11 +493,15 @@ def _derive(expr, wrt, shapes=None, assume=None, rules: RuleSet | None = None,
         v = _shape_stand_ins(simplify(v), cot, (x, f), lang, engine.holding)
         return Derivation(f, x, _free_of(simplify(v), cot, f, engine.holding), trace)
     target = cot if len(cot.shape) != 2 else build(VEC, (cot,), lang=lang)
-    if len(x.shape) == 2 or len(cot.shape) == 2:      # read off ∂vec f/∂(vec X)ᵀ
+    wrapped = len(x.shape) == 2 or len(cot.shape) == 2
+    if wrapped:                                         # read off ∂vec f/∂(vec X)ᵀ
         g = build(VEC, (g,), lang=lang)
     # a form that reads off as it stands (A'*C for d/dx A*x) skips the identify step,
-    # whose rules move the cotangent right and would have nothing to do
+    # whose rules move the cotangent right and would have nothing to do; vec(G) does not
+    # (it is not K*vec(C)) unless G is C
     try:
+        if wrapped and g is not target:
+            raise _ReadOffError(g)
         k = _read_off(g, target, lang, engine.holding)
     except _ReadOffError:
         form = _identifier(rules, engine, simplify, trace)(g)
