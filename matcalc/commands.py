@@ -139,6 +139,7 @@ def _cmd_eval(session, line, rest, at):
     base = at - (len(rest) - len(rest.lstrip()))
     (e_at, text), assignments = pieces[0], pieces[1:]
     values = dict(session.values)
+    value_at: dict[str, int] = {}                   # where each value given here starts
     for p_at, piece in assignments:
         p_at += len(piece) - len(piece.lstrip())
         piece = piece.lstrip()
@@ -147,9 +148,8 @@ def _cmd_eval(session, line, rest, at):
             raise _user_error("expected NAME = VALUE after the expression, e.g. "
                               ":eval x'*x, x = [1, 2]", line, base + p_at)
         v_at = base + p_at + m.end()
-        values[m["name"]] = parse_value(piece[m.end():].strip(), line,
-                                        v_at + len(piece[m.end():]) -
-                                        len(piece[m.end():].lstrip()))
+        value_at[m["name"]] = v_at + len(piece[m.end():]) - len(piece[m.end():].lstrip())
+        values[m["name"]] = parse_value(piece[m.end():].strip(), line, value_at[m["name"]])
     text_at = base + e_at + len(text) - len(text.lstrip())
     with _sub(session, text.strip(), line, text_at):
         query = session.query(text.strip())
@@ -167,6 +167,12 @@ def _cmd_eval(session, line, rest, at):
         import matcalc
         _scalar_for(kind, f)
         answer = session._in_layout(getattr(matcalc, kind)(f, wrt, rules=session.rules), kind)
+        for name, var in f.variables().items():     # the answer holds for such values only
+            broken = _broken_property(var.props, values[name])
+            if broken:
+                raise _user_error(f"{name} is declared {broken}, but its value is not: the "
+                                  f"answer {answer} holds only for a {broken} {name}", line,
+                                  value_at.get(name, text_at), MatcalcError)
         dims = bind(f, {n: values[n] for n in f.variables()}, session.dims)[1]
         f, note = answer, [f"  (the value of {answer})"]
     with np.errstate(all="ignore"):
@@ -177,6 +183,20 @@ def _cmd_eval(session, line, rest, at):
         lines.append("  (NaN or inf: some function is outside its domain here, such as "
                      "log or sqrt of a negative number)")
     return Reply("answer", lines)
+
+def _broken_property(props, value) -> str | None:
+    """The declared property (diagonal, symmetric) a matrix value does not have, or None."""
+    import numpy as np
+    if not props & {"symmetric", "diagonal"}:
+        return None
+    a = np.asarray(value, dtype=float)
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        return None                             # not a square matrix: bind says what is wrong
+    if "diagonal" in props and not np.allclose(a, np.diag(np.diag(a))):
+        return "diagonal"
+    if not np.allclose(a, a.T):
+        return "symmetric"
+    return None
 
 def _cmd_equal(session, line, rest, at):
     pieces = _split_top(rest)

@@ -284,6 +284,21 @@ def test_eval_of_a_derivative_query_is_the_value_of_its_answer(s):
     assert "A already made n = 2" in error(s, ":eval d/dx A*x, x = [1, 2, 3], A = [[1, 2], [3, 4]]")
 
 
+def test_eval_of_a_derivative_refuses_a_value_its_declaration_rules_out(s):
+    # 2*x'*S is the derivative for a symmetric S only: at S = [[1, 2], [3, 4]] the
+    # derivative of x'*S*x is x'*(S + S') = [12, 21], not 2*x'*S = [14, 20] (review 11)
+    say(s, "S: matrix(n, n) symmetric")
+    message = error(s, ":eval d/dx x'*S*x, x = [1, 2], S = [[1, 2], [3, 4]]")
+    assert message.startswith("S is declared symmetric, but its value is not")
+    assert message.endswith("    :eval d/dx x'*S*x, x = [1, 2], S = [[1, 2], [3, 4]]\n"
+                            + " " * 39 + "^")                        # under S's value
+    assert say(s, ":eval d/dx x'*S*x, x = [1, 2], S = [[1, 2], [2, 4]]")[0] == "[[10., 20.]]"
+    assert say(s, ":eval x'*S*x, x = [1, 2], S = [[1, 2], [3, 4]]")[0] == "27.0"   # a value
+    say(s, "D: matrix(n, n) diagonal")
+    assert error(s, ":eval d/dx x'*D*x, x = [1, 2], D = [[1, 2], [2, 4]]").startswith(
+        "D is declared diagonal, but its value is not")
+
+
 def test_a_query_error_inside_a_command_points_into_the_whole_line(s):
     message = error(s, ":eval x'*A*x wrt x, x = [1, 2]")
     assert message.startswith("'wrt x' is not part of a query: write d/dx x'*A*x")
