@@ -103,7 +103,6 @@ def _looked_up(root: E.Expr, target: E.Expr, memo: dict, depth: int) -> bool:
     return False
 
 
-
 class _Engine:
     def __init__(self, rules: RuleSet, wrt: E.Expr, cot: E.Expr | None, trace: Trace):
         self.rules = rules

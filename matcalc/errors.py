@@ -9,7 +9,15 @@ from __future__ import annotations
 
 
 class MatcalcError(Exception):
-    """Base of every error matcalc raises deliberately."""
+    """Base of every error matcalc raises deliberately.
+
+    An error about text a person typed may say where its caret is: ``line`` and ``column``
+    (1-based) in ``source``, the text it quotes (the REPL moves a caret put in a piece of a
+    line, such as the query after :explain, into the whole line)."""
+
+    line: int | None = None
+    column: int | None = None
+    source: str | None = None
 
 
 class ParseError(MatcalcError, ValueError):

@@ -65,7 +65,7 @@ class Language:
     def __init__(self, functions: dict[str, FunctionSpec]):
         self.functions = dict(functions)
         # get(name): the function by that name, or None (the dictionary's own method: the
-        # simplifier and build ask it at every node)
+        # simplifier and build ask it at every node; bound again to a copy's own functions)
         self.get: Callable[[str], FunctionSpec | None] = self.functions.get
         self.involutions = frozenset(n for n, spec in self.functions.items() if spec.involution)
         # transposes: involutions of the transpose signature (the simplifier's transposed sums)
@@ -84,6 +84,10 @@ class Language:
                                    and len(spec.overloads[0].output) == rank
                                    and not spec.overloads[0].inputs), None)
                        for rank in (1, 2)}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.get = self.functions.get
 
     def fill(self, rank: int) -> str | None:
         """The constant function that fills a vector (rank 1) or matrix (rank 2): vector(c)."""

@@ -93,8 +93,10 @@ def _fold(fn):
 def _concrete(node, sizes) -> tuple[int, ...]:
     out = tuple(eval_dim(d, sizes) for d in node.shape)
     if None in out:
+        free = next(d for d, v in zip(node.shape, out) if v is None)
         raise EvaluationError(f"{node}: its size {format_shape(node.shape)} is not fixed by any "
-                              "value; give the sizes with dims={...}")
+                              f"value; give the sizes: dims={{'{free}': 3}} in Python, "
+                              f"{free} = 3 in the REPL")
     return out
 
 

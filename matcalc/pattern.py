@@ -1066,6 +1066,15 @@ def args_pass(kids: tuple, args: tuple, condition: Check | None = None) -> bool:
 KIND_CONDITIONS = SHAPE_CONDITIONS | {"symmetric"}
 
 
+def exactly(present: frozenset, width: int) -> bool:
+    """Whether the :func:`operand_signatures` ``present`` of an associative node show it has
+    exactly ``width`` operands (known for 2 and 3 only; a long run shows neither)."""
+    at_least_3, at_least_4 = _AT_LEAST
+    if width == 2:
+        return at_least_3 not in present
+    return width == 3 and at_least_3 in present and at_least_4 not in present
+
+
 def operand_kinds(node: E.Expr) -> tuple:
     """:func:`kinds_of` a node's operands, and the :func:`operand_signatures` of each that is
     associative (None for the others, or None for all when none is): what the prefilter

@@ -20,8 +20,8 @@ from typing import Callable
 from matcalc import expr as E
 from matcalc.build import build, filled, shape_of
 from matcalc.errors import MatcalcError, ShapeError
-from matcalc.pattern import (_AT_LEAST, _frozen, dim_map, distribute, distributes,
-                             instantiate, match_window, needs_dims, no_scalar, operand_kinds,
+from matcalc.pattern import (_frozen, dim_map, distribute, distributes, exactly, instantiate,
+                             match_window, needs_dims, no_scalar, operand_kinds,
                              operand_signatures, passes, prefilter, subject_excludes,
                              subject_needs, where_check)
 from matcalc.printing import brief
@@ -214,12 +214,7 @@ class _Index:
         found = self._excludes_of.get(id(rule))
         if found is None or found[0].isdisjoint(met):
             return False
-        width = found[1]
-        if width == 0:
-            return True
-        at_least_3, at_least_4 = _AT_LEAST
-        return (at_least_3 not in present) if width == 2 else (
-            at_least_3 in present and at_least_4 not in present)
+        return found[1] == 0 or exactly(present, found[1])
 
 
 class Simplifier:

@@ -346,3 +346,23 @@ def test_a_variable_of_three_dimensions_is_a_shape_error():
     from matcalc.errors import ShapeError
     with pytest.raises(ShapeError, match="at most two dimensions"):
         E.var("A", (2, 3, 4))
+
+
+def test_a_copied_language_reads_its_own_functions():
+    """The eleventh review: Language.get is its dictionary's own get, and deepcopy kept it
+    bound to the original's dictionary."""
+    import copy
+    import pickle
+
+    from matcalc.language import builtin_language
+    lang = builtin_language()
+    for other in (copy.deepcopy(lang), pickle.loads(pickle.dumps(lang))):
+        assert other.get.__self__ is other.functions
+        assert other.get("exp") is other.functions["exp"]
+
+
+def test_a_size_no_value_fixes_says_how_to_give_it_in_the_repl_too():
+    """The eleventh review: :eval said 'give the sizes with dims={...}', the Python form."""
+    from matcalc.session import Session
+    with pytest.raises(matcalc.MatcalcError, match=r"dims=\{'n': 3\} in Python, n = 3 in the REPL"):
+        Session().run(":eval d/da a*vector(1), a = 2")
