@@ -323,8 +323,8 @@ class _Within:
 def format_value(value) -> str:
     import numpy as np
     if isinstance(value, float):
-        return repr(value)
-    arr = np.asarray(value)
+        return repr(value + 0.0)                # -0.0 shows as 0.0
+    arr = np.asarray(value) + 0.0
     kind = "vector" if arr.ndim == 1 else ("row vector" if arr.shape[0] == 1 else "matrix")
     text = np.array2string(arr, separator=", ", precision=6, suppress_small=True,
                            max_line_width=100)

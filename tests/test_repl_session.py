@@ -308,6 +308,11 @@ def test_a_query_error_inside_a_command_points_into_the_whole_line(s):
     assert error(s, ":latex").endswith("    :latex\n          ^")      # its own line: kept
 
 
+def test_eval_shows_no_negative_zero(s):
+    assert say(s, ":eval -c*0, c = 1") == ["0.0"]
+    assert say(s, ":eval d/dx x.^-1, x = [1, 2]")[:2] == ["[[-1.  ,  0.  ],", " [ 0.  , -0.25]]"]
+
+
 def test_eval_outside_a_domain_says_so(s):
     out = say(s, ":eval log(c), c = -1")
     assert out[0] == "nan" and "outside its domain" in out[1]
