@@ -150,6 +150,7 @@ def _cmd_eval(session, line, rest, at):
         v_at = base + p_at + m.end()
         value_at[m["name"]] = v_at + len(piece[m.end():]) - len(piece[m.end():].lstrip())
         values[m["name"]] = parse_value(piece[m.end():].strip(), line, value_at[m["name"]])
+        session._check_fits(m["name"], values[m["name"]], line, value_at[m["name"]])
     text_at = base + e_at + len(text) - len(text.lstrip())
     with _sub(session, text.strip(), line, text_at):
         query = session.query(text.strip())

@@ -123,7 +123,10 @@ def test_a_bound_dimension_fixes_numeric_sizes(s):
     say(s, "x: vector(n)")
     assert say(s, "n = 3")[0].startswith("n = 3 (a dimension")
     assert "n = 3" in say(s, ":check d/dx x'*A*x")[0]
-    assert "but the given sizes already made n = 3" in error(s, ":eval x'*x, x = [1, 2]")
+    # a value given inline is checked as one set on its own line is, with a caret under it
+    message = error(s, ":eval x'*x, x = [1, 2]")
+    assert message.startswith("x is a vector (n×1) with n = 3, but this value has 2 numbers")
+    assert message.endswith("    :eval x'*x, x = [1, 2]\n                    ^")
 
 
 def test_a_dimension_takes_only_a_whole_number(s):
