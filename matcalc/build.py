@@ -25,17 +25,9 @@ def _fail(op: str, args, why: str):
 
 
 def _matmul_shape(op, args):
-    rows = cols = None
-    for a in args:                              # the usual case: one chain, whose ends give
-        s = a.shape                             # the shape
-        if s:
-            if cols is None:
-                rows = s[0]
-            elif s[0] != cols:
-                break
-            cols = s[1] if len(s) == 2 else 1
-    else:
-        return () if rows is None else normalise(rows, cols)
+    ends = E.chain_ends(args)                   # the usual case: one chain, whose ends give
+    if ends is not None:                        # the shape
+        return () if ends[0] is None else normalise(*ends)
     # not one chain: a 1×1 run in it scales what follows (u'*v*A), or the dimensions differ
     shape = args[0].shape
     for arg in args[1:]:

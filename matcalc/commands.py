@@ -84,15 +84,19 @@ def _needs_answer(session, rest: str, line: str, at: int, what: str) -> Answer:
         if query[0] == "expr":
             g = session.simplified(query[1])
             return Answer(rest.strip(), "expr", query[1], None, g, g)
-        kind, f, wrt = query
-        import matcalc
-        _scalar_for(kind, f)
-        result = getattr(matcalc, kind)(f, wrt, rules=session.rules)
-        return Answer(rest.strip(), kind, f, wrt, session._in_layout(result, kind), result)
+        return _answer_of(session, rest.strip(), query)
     if session.last is None:
         raise _user_error(f"{what} needs a query (e.g. {what} d/dx x'*A*x) or an earlier "
                           "answer", line, len(line))
     return session.last
+
+def _answer_of(session, text: str, query: tuple) -> Answer:
+    """The answer to a derivative query (kind, expression, variable), as shown (its layout)."""
+    kind, f, wrt = query
+    import matcalc
+    _scalar_for(kind, f)
+    result = getattr(matcalc, kind)(f, wrt, rules=session.rules)
+    return Answer(text, kind, f, wrt, session._in_layout(result, kind), result)
 
 def _sub(session, rest: str, line: str, at: int):
     """Errors in ``rest`` point into the whole line."""
@@ -163,18 +167,15 @@ def _cmd_eval(session, line, rest, at):
                           f"of its own)", line, text_at, MatcalcError)
     import numpy as np
     dims, note = session.dims, []
-    if query[0] != "expr":                      # a derivative query: its answer's value, with
-        kind, _, wrt = query                    # the sizes the expression's values give
-        import matcalc
-        _scalar_for(kind, f)
-        answer = session._in_layout(getattr(matcalc, kind)(f, wrt, rules=session.rules), kind)
+    if query[0] != "expr":                      # a derivative query: its answer's value,
+        answer = _answer_of(session, text.strip(), query).result  # sized by the expression's
         for name, var in f.variables().items():     # the answer holds for such values only
             broken = _broken_property(var.props, values[name])
             if broken:
                 raise _user_error(f"{name} is declared {broken}, but its value is not: the "
                                   f"answer {answer} holds only for a {broken} {name}", line,
                                   value_at.get(name, text_at), MatcalcError)
-        dims = bind(f, {n: values[n] for n in f.variables()}, session.dims)[1]
+        dims = bind(f, {n: values[n] for n in f.variables()}, session.dims)[1]    # values
         f, note = answer, [f"  (the value of {answer})"]
     with np.errstate(all="ignore"):
         result = evaluate(f, {n: values[n] for n in f.variables()},

@@ -121,8 +121,7 @@ class _Engine:
 
     # ---------------------------------------------------------------- conditions
     def depends(self, e: E.Expr) -> bool:
-        found = self._dep.get(e)            # backprop has filled in its expression's nodes
-        return found if found is not None else _contains(e, self.wrt, self._dep)
+        return _contains(e, self.wrt, self._dep)
 
     def linear(self, e: E.Expr) -> bool:
         return self.cot is not None and _contains(e, self.cot, self._lin)
@@ -181,16 +180,14 @@ class _Engine:
     # ---------------------------------------------------------------- reverse pass
     def backprop(self, root: E.Expr, seed: E.Expr) -> E.Expr | None:
         order = root.walk()
-        dep, wrt = self._dep, self.wrt
-        for node in order:          # children first: whether each node depends on the
-            if node not in dep:     # variable, in one pass (not a search from each node)
+        dep, wrt, cot, lin = self._dep, self.wrt, self.cot, self._lin
+        for node in order:          # children first, in one pass (not a search from each
+            if node not in dep:     # node): whether each node depends on the variable,
                 dep[node] = node is wrt or any(map(dep.__getitem__, node.args))
-        cot, lin = self.cot, self._lin
-        if cot is not None:         # and whether it holds the cotangent (it does not, as a
-            for node in order:      # rule): what identify and read-off ask, known at once;
-                if node not in lin:     # so for the seed, and what adjoints build from it
-                    lin[node] = node is cot or any(map(lin.__getitem__, node.args))
-            self.linear(seed)
+            if cot is not None and node not in lin:     # and whether it holds C (it does
+                lin[node] = node is cot or any(map(lin.__getitem__, node.args))  # not, as a
+        if cot is not None:         # rule): what identify and read-off ask, known at once;
+            self.linear(seed)       # so for the seed, and what adjoints build from it
         pending: dict[E.Expr, list[E.Expr]] = {root: [seed]}
         result: list[E.Expr] = []
         for node in reversed(order):

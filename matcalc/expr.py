@@ -21,6 +21,7 @@ from __future__ import annotations
 import weakref
 from _weakref import _remove_dead_weakref
 
+from matcalc.errors import ShapeError
 from matcalc.shapes import format_shape, kind_of
 
 FLATTEN = frozenset({"add", "mul", "hadamard"})
@@ -323,26 +324,32 @@ def _ends(factors) -> tuple:
     return first.shape[0], 1 if len(last.shape) == 1 else last.shape[1]
 
 
-def _matrix_chain(factors: list[Expr]) -> bool:
-    """Whether the non-scalar factors multiply as matrices, each next to the next.
-
-    Scalars scale wherever they stand; a column vector is n×1 and a row vector 1×n.
-    """
-    cols = None                          # columns of the last non-scalar factor so far
+def chain_ends(factors) -> tuple | None:
+    """(rows of the first, columns of the last) non-scalar factor when the non-scalar factors
+    multiply as matrices, each next to the next; (None, None) for scalars only; None when
+    they do not chain.  Scalars scale wherever they stand; a column vector is n×1 and a row
+    vector 1×n."""
+    rows = cols = None
     for f in factors:
         s = f.shape
         if s:
-            if cols is not None and s[0] != cols:
-                return False
+            if cols is None:
+                rows = s[0]
+            elif s[0] != cols:
+                return None
             cols = s[1] if len(s) == 2 else 1
-    return True
+    return rows, cols
+
+
+def _matrix_chain(factors: list[Expr]) -> bool:
+    """Whether the non-scalar factors multiply as matrices (:func:`chain_ends`)."""
+    return chain_ends(factors) is not None
 
 
 def var(name: str, shape: tuple = (), props=frozenset()) -> Expr:
     """A variable node: a scalar, a vector or a matrix (a shape of at most two sizes)."""
     shape = tuple(shape)
     if len(shape) > 2:
-        from matcalc.errors import ShapeError
         raise ShapeError(f"{name}: a shape has at most two dimensions (scalars, vectors and "
                          f"matrices), got {shape!r}")
     return make("var", (), shape, name, frozenset(props))

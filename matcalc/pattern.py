@@ -460,11 +460,16 @@ _SEARCH = object()           # _match_one_way: the match needs the backtracking 
 
 def match(pat: E.Expr, subj: E.Expr, env: dict, check: Check) -> Iterator[dict]:
     """Bindings (extending ``env``) under which ``pat`` matches ``subj``."""
+    yield from _matches(pat, subj, env, check)
+
+
+def _matches(pat: E.Expr, subj: E.Expr, env: dict, check: Check) -> Iterable[dict]:
+    """:func:`match` as an iterable: a tuple in the usual case of one way or none (no
+    generator to close when the caller stops at the first), else the search."""
     found = _match_one_way(pat, subj, env, check)
     if found is _SEARCH:
-        yield from _search(pat, subj, env, check)
-    elif found is not None:
-        yield found
+        return _search(pat, subj, env, check)
+    return () if found is None else (found,)
 
 
 def _search(pat: E.Expr, subj: E.Expr, env: dict, check: Check) -> Iterator[dict]:
@@ -1135,10 +1140,10 @@ def match_window(pat: E.Expr, subj: E.Expr, check: Check, env: dict | None = Non
     env = env or {}
     n = len(subj.args)
     if pat.op not in E.FLATTEN or pat.op != subj.op:
-        found = _match_one_way(pat, subj, env, check)
-        if found is _SEARCH:
-            return ((b, 0, n) for b in _search(pat, subj, env, check))
-        return () if found is None else ((found, 0, n),)
+        found = _matches(pat, subj, env, check)
+        if found.__class__ is tuple:            # one way or none: no generator
+            return tuple([(b, 0, n) for b in found])
+        return ((b, 0, n) for b in found)
     op, pats, items = pat.op, pat.args, subj.args
     k = len(pats)
     if k > n:

@@ -697,7 +697,7 @@ class Simplifier:
         return dims
 
     def _rewrite(self, node: E.Expr) -> E.Expr:
-        clean = self._clean_runs(node) if len(node.args) > 2 and self._fixed else ()
+        clean = self._clean_runs(node)
         index = self.index
         if self._prior_fixpoints is not None and node in self._prior_fixpoints:
             index = self._extra_index       # the prior rules all failed on it already
