@@ -116,8 +116,10 @@ class Expr(_Fields):
             for child in rest:
                 if child not in seen and child not in known:
                     seen.add(child)
-                    path.append((child, iter(child.args)))
-                    break
+                    if child.args:
+                        path.append((child, iter(child.args)))
+                        break
+                    order.append(child)         # a leaf: listed without a turn of its own
             else:
                 order.append(node)
                 path.pop()
