@@ -80,12 +80,21 @@ _SUM, _TERMS, _FACTORS, _MATMUL = "sum", "terms", "factors", "matmul"
 _MOVES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
+_PLAIN, _PRODUCT, _TRANSPOSED, _FOLDING, _NEVER = \
+    "plain", "product", "transposed", "folding", "never"
+
+
 def _moves_of(lang, op: str) -> tuple:
-    """(fold, move) of ``op``: how numbers fold (None: they do not) and its canonical move
-    (None: none), worked out once per operator instead of at every node."""
+    """(fold, move, what else) of ``op``, worked out once per operator instead of at every
+    node: how numbers fold (None: they do not), its canonical move (None: none), and what
+    besides the rules decides whether a step can change one of its nodes
+    (:meth:`Simplifier._settled`): nothing (_PLAIN); a scalar factor, which a product moves
+    to its front (_PRODUCT); a transposed sum or fill, which the generic moves rewrite
+    (_TRANSPOSED); numbers, which fold (_FOLDING); or always a step (_NEVER: a sum or an
+    entrywise product, whose order and cancellation the step checks)."""
     spec = lang.get(op)
     if spec is None:
-        return None, None
+        return None, None, _PLAIN
     kind, flat = spec.signature, op in E.FLATTEN
     move = None
     if kind == "congruent" and flat:
@@ -94,7 +103,16 @@ def _moves_of(lang, op: str) -> tuple:
         move = _FACTORS
     elif kind == "matmul":
         move = _MATMUL
-    return _FOLD.get(spec.numeric), move
+    fold = _FOLD.get(spec.numeric)
+    if move is _MATMUL:
+        other = _PRODUCT
+    elif move is not None or flat:
+        other = _NEVER
+    elif op in lang.transposes:
+        other = _NEVER if fold is not None else _TRANSPOSED
+    else:
+        other = _PLAIN if fold is None else _FOLDING
+    return fold, move, other
 
 
 @dataclass
@@ -256,6 +274,7 @@ class Simplifier:
         self._sizes: dict[E.Expr, int] = {}
         self._fixed: dict[tuple, list[E.Expr]] = {}    # simplified runs, by first operand
         self._moves: dict = _MOVES.setdefault(self.lang, {})
+        self._asked: tuple | None = None        # (node, index, candidates) _settled found
 
     # ---------------------------------------------------------------- driver
     def __call__(self, root: E.Expr) -> E.Expr:
@@ -289,12 +308,51 @@ class Simplifier:
                 memo[node] = known              # (or met as a form a rewrite passed through)
                 continue
             gave_up = self.gave_up
-            done = memo[node] = self.node(rebuilt)
+            if self._settled(rebuilt):          # the usual case: nothing applies
+                self.fixpoints.add(rebuilt)
+                done = memo[node] = rebuilt
+            else:
+                done = memo[node] = self.node(rebuilt)
             if done not in memo and self.gave_up == gave_up:    # its own fixpoint
                 memo[done] = done
                 if done.op in E.FLATTEN and len(done.args) > 1:
                     self._fixed.setdefault((done.op, done.args[0]), []).append(done)
         return memo[root]
+
+    def _settled(self, node: E.Expr) -> bool:
+        """Whether :meth:`_step` would leave ``node`` as it is, known without its calls: no
+        rule may apply (the index has no candidate) and no move can (an operator without a
+        canonical move, a product without scalar factors, a transpose of neither a sum nor
+        a fill), within the depth limit.  Most nodes a simplifier visits are such; each
+        then costs one lookup in the index instead of a step's six calls.  Anything else
+        takes the step, which decides."""
+        found = self._moves.get(node.op)
+        if found is None:
+            found = self._moves[node.op] = _moves_of(self.lang, node.op)
+        kind = found[2]
+        if kind is not _PLAIN:
+            if kind is _NEVER:
+                return False
+            args = node.args
+            if kind is _PRODUCT:
+                if not no_scalar(args):
+                    return False
+            elif kind is _TRANSPOSED:
+                inner = args[0]
+                if inner.op in E.FLATTEN or (not inner.args and inner.op == self.lang.fill(2)):
+                    return False
+            elif args and args[0].op == "const":   # _FOLDING: numbers may fold
+                return False
+        if self._depth > MAX_DEPTH:
+            return False
+        index = self.index
+        if self._prior_fixpoints is not None and node in self._prior_fixpoints:
+            index = self._extra_index
+        found = index.candidates(node, self.condition)
+        if found:
+            self._asked = (node, index, found)      # the step that follows asks again
+            return False
+        return True
 
     def _unsimplified(self, root: E.Expr) -> list[E.Expr]:
         """The nodes under ``root`` not simplified yet, children first (no recursion; the
@@ -428,7 +486,7 @@ class Simplifier:
         found = self._moves.get(node.op)
         if found is None:
             found = self._moves[node.op] = _moves_of(self.lang, node.op)
-        fold, move = found
+        fold, move, _ = found
         if fold is not None and node.args[0].op == "const" and all(
                 a.op == "const" for a in node.args):
             value = fold(*(a.value for a in node.args))
@@ -698,10 +756,16 @@ class Simplifier:
 
     def _rewrite(self, node: E.Expr) -> E.Expr:
         clean = self._clean_runs(node)
-        index = self.index
-        if self._prior_fixpoints is not None and node in self._prior_fixpoints:
-            index = self._extra_index       # the prior rules all failed on it already
-        for rule in index.candidates(node, self.condition):
+        asked = self._asked
+        if asked is not None and asked[0] is node:  # by _settled, just before this step
+            self._asked = None
+            _, index, found = asked
+        else:
+            index = self.index
+            if self._prior_fixpoints is not None and node in self._prior_fixpoints:
+                index = self._extra_index   # the prior rules all failed on it already
+            found = index.candidates(node, self.condition)
+        for rule in found:
             reverse = index.distributive.get(rule.name)
             if reverse is None and rule.name in index.distributive_where:
                 reverse, conditions = index.distributive_where[rule.name]

@@ -47,6 +47,7 @@ def _skipped_matches(monkeypatch, texts) -> tuple[int, list[str]]:
     wrong: list[str] = []
     tried = [0]
     original = Simplifier._rewrite
+    original_settled = Simplifier._settled
     original_adjoint = _Engine.adjoint
 
     def checked(self, node):
@@ -69,6 +70,14 @@ def _skipped_matches(monkeypatch, texts) -> tuple[int, list[str]]:
                              f"oracle {truth}")
         return original(self, node)
 
+    def checked_settled(self, node):
+        # a node settled without a step is one the step would leave as it is; the step's
+        # _rewrite (checked above) puts each rule left out of it to the oracle as well
+        settled = original_settled(self, node)
+        if settled and self._step(node) is not node:
+            wrong.append(f"{node} was taken as settled, but a step changes it")
+        return settled
+
     def checked_adjoint(self, node, position, y, args=None, negated=False, listed=True):
         pair = node.args if args is None else args
         index = importlib.import_module("matcalc.adjoints").candidates    # what the engine uses
@@ -85,6 +94,7 @@ def _skipped_matches(monkeypatch, texts) -> tuple[int, list[str]]:
         return original_adjoint(self, node, position, y, args, negated, listed)
 
     monkeypatch.setattr(Simplifier, "_rewrite", checked)
+    monkeypatch.setattr(Simplifier, "_settled", checked_settled)
     monkeypatch.setattr(_Engine, "adjoint", checked_adjoint)
     for text, wrt, *declarations in texts:
         shapes, assume = declarations or (None, None)
@@ -182,6 +192,19 @@ def test_the_check_catches_an_exclusion_that_leaves_out_too_much(monkeypatch):
     monkeypatch.setattr(rules, "_simplify_recent", {}, raising=False)
     _, wrong = _skipped_matches(monkeypatch, [("A*X*B", "X"), ("x'*A", "x")])
     assert any("but was left out" in w for w in wrong), wrong
+
+
+def test_the_check_catches_a_node_settled_that_a_move_changes(monkeypatch):
+    """Mutation: every operator taken to have no canonical or generic move beside its rules
+    (a product's scalars no longer keep it from being settled, nor a transposed sum)."""
+    simplify = importlib.import_module("matcalc.simplify")
+    real = simplify._moves_of
+    monkeypatch.setattr(simplify, "_moves_of",
+                        lambda lang, op: real(lang, op)[:2] + (simplify._PLAIN,))
+    monkeypatch.setattr(simplify, "_MOVES", type(simplify._MOVES)())     # rebuilt, mutated
+    _, wrong = _skipped_matches(monkeypatch, [("x*2", "x"), ("x'*A*x", "x"),
+                                              ("(A + B + X)'*x", "x")])
+    assert any("taken as settled" in w for w in wrong), wrong
 
 
 def test_a_pattern_of_free_names_excludes_a_subject_holding_the_cotangent():
