@@ -104,25 +104,13 @@ class Expr(_Fields):
 
     # ------------------------------------------------------------ traversal
     def walk(self, known=()):
-        """Each distinct node once, children before parents (iterative: no recursion limit);
-        below this node, none of ``known`` (a set or dict) nor what is reached only through
-        them: the simplifier's walk over what it has not simplified yet stops at what it has
-        (the root is always listed; the simplifier asks about it first)."""
+        """Each distinct node once, children before parents (no recursion limit: past a
+        small depth the walk goes on iteratively); below this node, none of ``known`` (a set
+        or dict) nor what is reached only through them: the simplifier's walk over what it
+        has not simplified yet stops at what it has (the root is always listed; the
+        simplifier asks about it first)."""
         order: list[Expr] = []
-        seen = {self}                           # nodes are hash-consed: identity is equality
-        path = [(self, iter(self.args))]        # the nodes being expanded, their operands left
-        while path:
-            node, rest = path[-1]
-            for child in rest:
-                if child not in seen and child not in known:
-                    seen.add(child)
-                    if child.args:
-                        path.append((child, iter(child.args)))
-                        break
-                    order.append(child)         # a leaf: listed without a turn of its own
-            else:
-                order.append(node)
-                path.pop()
+        _walk_into(self, {self}, known, order, 0)   # hash-consed: identity is equality
         return order
 
     def node_count(self) -> int:
@@ -153,6 +141,44 @@ class Expr(_Fields):
 
     def __repr__(self) -> str:
         return f"Expr({str(self)!r}, shape={self.shape_text})"
+
+
+# how deep Expr.walk recurses before it goes on with a stack of its own: a recursive call
+# costs less than a turn of the loop for the small expressions most walks meet, and this
+# depth stays far from the interpreter's limit wherever the walk is called from
+_WALK_RECURSION = 48
+
+
+def _walk_into(node: Expr, seen: set, known, order: list, depth: int) -> None:
+    """Append to ``order`` the nodes under ``node`` not in ``seen`` or ``known``, children
+    first, then ``node``; a leaf is listed where it is met, without a call."""
+    for child in node.args:
+        if child not in seen and child not in known:
+            seen.add(child)
+            if not child.args:
+                order.append(child)
+            elif depth < _WALK_RECURSION:
+                _walk_into(child, seen, known, order, depth + 1)
+            else:
+                _walk_loop(child, seen, known, order)
+    order.append(node)
+
+
+def _walk_loop(root: Expr, seen: set, known, order: list) -> None:
+    """:func:`_walk_into` without recursion (a stack of the nodes being expanded)."""
+    path = [(root, iter(root.args))]        # the nodes being expanded, their operands left
+    while path:
+        node, rest = path[-1]
+        for child in rest:
+            if child not in seen and child not in known:
+                seen.add(child)
+                if child.args:
+                    path.append((child, iter(child.args)))
+                    break
+                order.append(child)
+        else:
+            order.append(node)
+            path.pop()
 
 
 def make(op: str, args: tuple = (), shape: tuple = (), value=None,
