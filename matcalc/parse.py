@@ -367,19 +367,22 @@ class _Typer:
     def declare(self, names: list[str], kinds: dict[str, int]) -> None:
         """Shapes for the variables, vectors before matrices, so A*x reads A: m×n, x: n."""
         order = sorted(names, key=lambda n: _DECLARE_ORDER.get(kinds[n], 2))
+        user_shapes, fresh = self.user_shapes, self._names     # (a fresh Var: Var(next(fresh)))
         for name in order:
             kind = kinds[name]
-            if name in self.user_shapes:
-                shape = tuple(d if isinstance(d, int) else Rigid(d) for d in self.user_shapes[name])
+            if name in user_shapes:
+                shape = tuple(d if isinstance(d, int) else Rigid(d) for d in user_shapes[name])
+            elif kind == 2:
+                shape = (Var(next(fresh)), Var(next(fresh)))
+            elif kind == 1:
+                shape = (Var(next(fresh)),)
+            elif kind == 0 and kind.__class__ is int:    # (range(0.0) fails, as before)
+                shape = ()
             elif kind == "row":
                 shape = (1, self.fresh())
             elif kind == "square":
                 d = self.fresh()
                 shape = (d, d)
-            elif kind == 1:
-                shape = (self.fresh(),)
-            elif kind == 2:
-                shape = (self.fresh(), self.fresh())
             else:
                 shape = tuple(self.fresh() for _ in range(kind))
             self.vars[name] = shape
@@ -965,8 +968,11 @@ def _attempt(text, lang, shapes, assume, names, nodes, ranks, used) -> _Typer:
             type_node(node)
             continue
         spec, kind = entry
+        args = node.args
+        operands = [shape[args[0].i], shape[args[1].i]] if len(args) == 2 else [
+            shape[a.i] for a in args]           # (most are binary: no comprehension run)
         try:
-            shape[node.i] = kind(typer, node, [shape[a.i] for a in node.args])
+            shape[node.i] = kind(typer, node, operands)
         except UnifyError as exc:
             raise _Mismatch(typer, node, spec, str(exc)) from None
     return typer
@@ -1005,10 +1011,22 @@ def _infer_kinds(text, lang, shapes, assume, names, nodes, kinds, used) -> _Type
     defaults do not type-check (``norm2(A*x - b)``), matcalc makes one letter a–g a vector,
     then two, until it type-checks.  If none does, the error is the defaults' error.
     """
-    free = [n for n in names if n not in shapes and n not in kinds]
-    is_free = set(free)
-    ranks = {n: len(shapes[n]) if n in shapes else kinds.get(n, _letter_rank(n)) for n in names}
-    leaves = [node for node in nodes if node.op == "name" and node.value in is_free]
+    free: list[str] = []
+    ranks: dict = {}
+    scalars: set[str] = set()           # free names the rules below may make vectors
+    for n in names:
+        if n in shapes:
+            ranks[n] = len(shapes[n])
+        elif n in kinds:
+            ranks[n] = kinds[n]
+        else:
+            free.append(n)
+            rank = ranks[n] = _letter_rank(n)
+            if rank == 0:
+                scalars.add(n)
+    # their leaves (none in A*X*B: no list made)
+    leaves = [node for node in nodes if node.op == "name" and node.value in scalars] \
+        if scalars else ()
     for node in leaves:
         if ranks[node.value] == 0 and node.up is not None and node.up.op == "transpose":
             ranks[node.value] = 1
