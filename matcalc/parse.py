@@ -336,6 +336,9 @@ def _more_names(used: frozenset):
 class _Typer:
     """Gives every syntax node a shape of dimension terms; raises ShapeError with a position."""
 
+    __slots__ = ("text", "lang", "u", "user_shapes", "assume", "vars", "props", "shape",
+                 "rewrite", "_names", "used", "sized_freely")
+
     def __init__(self, text: str, lang: Language, shapes: dict, assume: dict, size: int,
                  used: frozenset = frozenset()):
         self.text, self.lang = text, lang
@@ -366,7 +369,8 @@ class _Typer:
     # -------------------------------------------------------- variables
     def declare(self, names: list[str], kinds: dict[str, int]) -> None:
         """Shapes for the variables, vectors before matrices, so A*x reads A: m×n, x: n."""
-        order = sorted(names, key=lambda n: _DECLARE_ORDER.get(kinds[n], 2))
+        order = sorted(names, key=lambda n: _DECLARE_ORDER.get(kinds[n], 2)) \
+            if len(names) > 1 else names
         user_shapes, fresh = self.user_shapes, self._names     # (a fresh Var: Var(next(fresh)))
         for name in order:
             kind = kinds[name]
@@ -757,7 +761,7 @@ def _finish(nodes: list[_Node], typer: _Typer) -> E.Expr:
             built[i] = out
             continue
         if op == "const":
-            built[i] = E.const(node.value)
+            built[i] = make("const", (), (), node.value)    # (a float: E.const's node)
             continue
         if op == "size":                          # part of its call, which has no operands
             continue
@@ -789,17 +793,24 @@ def _finish(nodes: list[_Node], typer: _Typer) -> E.Expr:
                 # memory; a scalar product such as A*(x'*y) is built, to stay whole
                 chain[i] = operands
                 continue
-            whole = family == "mul" and not shapes[i] and any(
-                o.shape for o in operands)           # x'*y stays one factor of a product
-            # a scalar product in parentheses stays one factor: (x'*A*z*0.5)*B
-            grouped = node.paren and family == "mul" and not shapes[i]
-            if up is not None and up.args[0] is node and not whole and not grouped and (
+            if up is not None and up.args[0] is node and (
                     up_op == family or (family == "add" and up_op == "sub")):
-                chain[i] = operands               # the parent goes on with the chain
-                continue
+                # the parent goes on with the chain, unless this is a scalar product that
+                # stays one factor: x'*y (a factor not a scalar), or in parentheses
+                # ((x'*A*z*0.5)*B)
+                if family != "mul" or shapes[i]:
+                    chain[i] = operands
+                    continue
+                if not node.paren:
+                    for o in operands:
+                        if o.shape:
+                            break
+                    else:
+                        chain[i] = operands
+                        continue
             built[i] = make(family, tuple(operands), _resolved(shapes[i], resolve))
             continue
-        args = tuple([built[a.i] for a in kids])
+        args = (built[kids[0].i],) if len(kids) == 1 else tuple([built[a.i] for a in kids])
         if op == "neg" and args[0].op == "const":
             out = E.const(-args[0].value)
         elif op == "call" and isinstance(value, tuple):     # a constant: eye(3), vector(1)
