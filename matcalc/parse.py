@@ -337,7 +337,7 @@ class _Typer:
     """Gives every syntax node a shape of dimension terms; raises ShapeError with a position."""
 
     __slots__ = ("text", "lang", "u", "user_shapes", "assume", "vars", "props", "shape",
-                 "rewrite", "_names", "used", "sized_freely")
+                 "rewrite", "_names", "used", "sized_freely", "tables")
 
     def __init__(self, text: str, lang: Language, shapes: dict, assume: dict, size: int,
                  used: frozenset = frozenset()):
@@ -352,6 +352,7 @@ class _Typer:
         self._names = _dim_names(used)
         self.used = used
         self.sized_freely = False               # a constant took a fresh size (eye, vector(1))
+        self.tables = _typed_by_kind(lang)      # the language's signatures, ready to use
 
     def fresh(self, can_be_one: bool = False) -> Var:
         return Var(next(self._names), can_be_one)
@@ -560,11 +561,27 @@ class _Typer:
         return normalise(self.u.find(r1), self.u.find(c2))
 
     def _gufunc(self, node, spec, shapes):
-        ranks = tuple(len(s) for s in shapes)
-        chosen: Gufunc | None = next((o for o in spec.overloads if o.ranks == ranks), None)
-        if chosen is None:
+        known = self.tables[2].get(spec.name)
+        by_ranks = known[1] if known is not None and known[0] is spec else _by_ranks(spec)
+        found = by_ranks.get(tuple(map(len, shapes)))
+        if found is None:
             raise UnifyError("no overload")
-        letters: dict[str, object] = {}
+        chosen, plain = found
+        if plain:                           # letters only (tr, det, inv, '^'): one per size
+            unify, find = self.u.unify, self.u.find
+            letters: dict[str, object] = {}
+            for dims, shape in zip(chosen.inputs, shapes):
+                for d, term in zip(dims, shape):
+                    if d in letters:
+                        unify(letters[d], term)
+                    else:
+                        letters[d] = term
+            out = []
+            for d in chosen.output:
+                term = letters[d]
+                out.append(1 if find(term) == 1 else term)
+            return normalise(*out) if len(out) == 2 else tuple(out)
+        letters = {}
         products = []
         for dims, shape in zip(chosen.inputs, shapes):
             for d, term in zip(dims, shape):
@@ -966,7 +983,7 @@ def _attempt(text, lang, shapes, assume, names, nodes, ranks, used) -> _Typer:
     typer = _Typer(text, lang, shapes, assume, len(nodes), used)
     typer.declare(names, ranks)
     shape, variables, type_node = typer.shape, typer.vars, typer.type_node
-    operators, functions = _typed_by_kind(lang)
+    operators, functions = typer.tables[:2]
     for node in nodes:                   # type_node's commonest cases, without the call:
         op = node.op
         if op == "name":
@@ -992,10 +1009,11 @@ def _attempt(text, lang, shapes, assume, names, nodes, ranks, used) -> _Typer:
 _TYPED_BY_KIND: "weakref.WeakKeyDictionary[Language, tuple]" = weakref.WeakKeyDictionary()
 
 
-def _typed_by_kind(lang: Language) -> tuple[dict, dict]:
-    """What type_node types by a signature kind alone (no literal params, no gufunc, not
-    '^'), as (spec, kind function), per language: the grammar's operators by op, and the
-    functions of a fixed arity (exp, log, sum ...) by their name and that arity."""
+def _typed_by_kind(lang: Language) -> tuple[dict, dict, dict]:
+    """What type_node types by a signature alone (no literal params, not '^'), as (spec,
+    kind function), per language: the grammar's operators by op, and the functions of a
+    fixed arity (exp, log, sum, tr, det ...) by their name and that arity; and the gufunc
+    signatures' overloads by operand ranks (:func:`_by_ranks`), as (spec, those) by name."""
     tables = _TYPED_BY_KIND.get(lang)
     if tables is None:
         operators = {}
@@ -1004,12 +1022,34 @@ def _typed_by_kind(lang: Language) -> tuple[dict, dict]:
             spec = lang.get("add" if op == "sub" else op)
             if spec is not None and not spec.params and not isinstance(spec.signature, tuple):
                 operators[op] = (spec, _KINDS[spec.signature])
-        functions = {(name, spec.arity): (spec, _KINDS[spec.signature])
+        functions = {(name, spec.arity): (spec, _gufunc_kind(spec)
+                                          if isinstance(spec.signature, tuple)
+                                          else _KINDS[spec.signature])
                      for name, spec in lang.functions.items()
-                     if not spec.params and not isinstance(spec.signature, tuple)
-                     and spec.arity is not None}
-        tables = _TYPED_BY_KIND[lang] = (operators, functions)
+                     if not spec.params and spec.arity is not None}
+        gufuncs = {name: (spec, _by_ranks(spec)) for name, spec in lang.functions.items()
+                   if isinstance(spec.signature, tuple)}
+        tables = _TYPED_BY_KIND[lang] = (operators, functions, gufuncs)
     return tables
+
+
+def _gufunc_kind(spec):
+    """type_node's typing of a call of this gufunc function, as a kind function."""
+    def kind(typer: _Typer, node: _Node, shapes: list):
+        return typer._gufunc(node, spec, shapes)
+    return kind
+
+
+def _by_ranks(spec) -> dict[tuple, tuple]:
+    """A gufunc's overloads by their operands' ranks (the first one, for each), each with
+    whether its sizes are all plain letters (no 1 or 2, no product m*n)."""
+    out: dict[tuple, tuple] = {}
+    for o in spec.overloads:
+        if o.ranks not in out:
+            plain = not any("*" in d or d.isdigit() for dims in (*o.inputs, o.output)
+                            for d in dims)
+            out[o.ranks] = (o, plain)
+    return out
 
 
 def _infer_kinds(text, lang, shapes, assume, names, nodes, kinds, used) -> _Typer:
