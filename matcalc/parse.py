@@ -511,6 +511,8 @@ class _Typer:
 
     # -------------------------------------------------------- signature kinds
     def _elementwise(self, node, shapes):
+        if len(shapes) == 1:               # exp(x), -x: the operand's shape
+            return shapes[0]
         full = [s for s in shapes if s]
         for s in full[1:]:
             if len(s) != len(full[0]):
