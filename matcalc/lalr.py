@@ -20,7 +20,6 @@ this loop decides nothing about errors, and it accepts exactly what Lark accepts
 from __future__ import annotations
 
 import sys
-from itertools import chain
 
 
 class Token:
@@ -33,6 +32,9 @@ class Token:
 
     def __repr__(self) -> str:
         return f"Token({self.type!r}, {self.value!r}, {self.start_pos}, {self.end_pos})"
+
+
+_new = object.__new__
 
 
 class Unsupported(Exception):
@@ -71,6 +73,7 @@ class LALR:
         table = parser.parse_table
         (start,) = options.start
         self._regex = scanner._mres[0]
+        self._regex.scanner("").match()               # (parse matches with a scanner)
         self._ignore = frozenset(basic.ignore_types)
         self._start = table.start_states[start]
         self._end = table.end_states[start]
@@ -100,18 +103,21 @@ class LALR:
         states = [self._start]
         values: list = []
         pos = 0
-        for m in chain(self._regex.finditer(text), (None,)):
+        # each match starts where the last one ended (no terminal matches the empty string:
+        # Lark refuses such a terminal), so no match means no terminal matches at pos
+        match = self._regex.scanner(text).match
+        while True:
+            m = match()
             if m is not None:
-                start, end = m.span()
-                if start != pos:
-                    return None                       # no terminal matches at pos
-                pos = end
+                pos = m.end()
                 kind = m.lastgroup
                 if kind in ignore:
                     continue
-                token = Token(kind, m.group(), start, end)
+                token = _new(Token)                   # (slots filled inline: no __init__ run)
+                token.type, token.value, token.start_pos, token.end_pos = (
+                    kind, m.group(), m.start(), pos)
             elif pos != len(text):
-                return None
+                return None                           # no terminal matches at pos
             else:
                 kind, token = "$END", None
             while True:

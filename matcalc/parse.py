@@ -336,6 +336,9 @@ def _more_names(used: frozenset):
 class _Typer:
     """Gives every syntax node a shape of dimension terms; raises ShapeError with a position."""
 
+    __slots__ = ("text", "lang", "u", "user_shapes", "assume", "vars", "props", "shape",
+                 "rewrite", "_names", "used", "sized_freely", "tables")
+
     def __init__(self, text: str, lang: Language, shapes: dict, assume: dict, size: int,
                  used: frozenset = frozenset()):
         self.text, self.lang = text, lang
@@ -349,6 +352,7 @@ class _Typer:
         self._names = _dim_names(used)
         self.used = used
         self.sized_freely = False               # a constant took a fresh size (eye, vector(1))
+        self.tables = _typed_by_kind(lang)      # the language's signatures, ready to use
 
     def fresh(self, can_be_one: bool = False) -> Var:
         return Var(next(self._names), can_be_one)
@@ -366,20 +370,24 @@ class _Typer:
     # -------------------------------------------------------- variables
     def declare(self, names: list[str], kinds: dict[str, int]) -> None:
         """Shapes for the variables, vectors before matrices, so A*x reads A: m×n, x: n."""
-        order = sorted(names, key=lambda n: _DECLARE_ORDER.get(kinds[n], 2))
+        order = sorted(names, key=lambda n: _DECLARE_ORDER.get(kinds[n], 2)) \
+            if len(names) > 1 else names
+        user_shapes, fresh = self.user_shapes, self._names     # (a fresh Var: Var(next(fresh)))
         for name in order:
             kind = kinds[name]
-            if name in self.user_shapes:
-                shape = tuple(d if isinstance(d, int) else Rigid(d) for d in self.user_shapes[name])
+            if name in user_shapes:
+                shape = tuple(d if isinstance(d, int) else Rigid(d) for d in user_shapes[name])
+            elif kind == 2:
+                shape = (Var(next(fresh)), Var(next(fresh)))
+            elif kind == 1:
+                shape = (Var(next(fresh)),)
+            elif kind == 0 and kind.__class__ is int:    # (range(0.0) fails, as before)
+                shape = ()
             elif kind == "row":
                 shape = (1, self.fresh())
             elif kind == "square":
                 d = self.fresh()
                 shape = (d, d)
-            elif kind == 1:
-                shape = (self.fresh(),)
-            elif kind == 2:
-                shape = (self.fresh(), self.fresh())
             else:
                 shape = tuple(self.fresh() for _ in range(kind))
             self.vars[name] = shape
@@ -503,6 +511,8 @@ class _Typer:
 
     # -------------------------------------------------------- signature kinds
     def _elementwise(self, node, shapes):
+        if len(shapes) == 1:               # exp(x), -x: the operand's shape
+            return shapes[0]
         full = [s for s in shapes if s]
         for s in full[1:]:
             if len(s) != len(full[0]):
@@ -553,11 +563,27 @@ class _Typer:
         return normalise(self.u.find(r1), self.u.find(c2))
 
     def _gufunc(self, node, spec, shapes):
-        ranks = tuple(len(s) for s in shapes)
-        chosen: Gufunc | None = next((o for o in spec.overloads if o.ranks == ranks), None)
-        if chosen is None:
+        known = self.tables[2].get(spec.name)
+        by_ranks = known[1] if known is not None and known[0] is spec else _by_ranks(spec)
+        found = by_ranks.get(tuple(map(len, shapes)))
+        if found is None:
             raise UnifyError("no overload")
-        letters: dict[str, object] = {}
+        chosen, plain = found
+        if plain:                           # letters only (tr, det, inv, '^'): one per size
+            unify, find = self.u.unify, self.u.find
+            letters: dict[str, object] = {}
+            for dims, shape in zip(chosen.inputs, shapes):
+                for d, term in zip(dims, shape):
+                    if d in letters:
+                        unify(letters[d], term)
+                    else:
+                        letters[d] = term
+            out = []
+            for d in chosen.output:
+                term = letters[d]
+                out.append(1 if find(term) == 1 else term)
+            return normalise(*out) if len(out) == 2 else tuple(out)
+        letters = {}
         products = []
         for dims, shape in zip(chosen.inputs, shapes):
             for d, term in zip(dims, shape):
@@ -754,7 +780,7 @@ def _finish(nodes: list[_Node], typer: _Typer) -> E.Expr:
             built[i] = out
             continue
         if op == "const":
-            built[i] = E.const(node.value)
+            built[i] = make("const", (), (), node.value)    # (a float: E.const's node)
             continue
         if op == "size":                          # part of its call, which has no operands
             continue
@@ -786,17 +812,24 @@ def _finish(nodes: list[_Node], typer: _Typer) -> E.Expr:
                 # memory; a scalar product such as A*(x'*y) is built, to stay whole
                 chain[i] = operands
                 continue
-            whole = family == "mul" and not shapes[i] and any(
-                o.shape for o in operands)           # x'*y stays one factor of a product
-            # a scalar product in parentheses stays one factor: (x'*A*z*0.5)*B
-            grouped = node.paren and family == "mul" and not shapes[i]
-            if up is not None and up.args[0] is node and not whole and not grouped and (
+            if up is not None and up.args[0] is node and (
                     up_op == family or (family == "add" and up_op == "sub")):
-                chain[i] = operands               # the parent goes on with the chain
-                continue
+                # the parent goes on with the chain, unless this is a scalar product that
+                # stays one factor: x'*y (a factor not a scalar), or in parentheses
+                # ((x'*A*z*0.5)*B)
+                if family != "mul" or shapes[i]:
+                    chain[i] = operands
+                    continue
+                if not node.paren:
+                    for o in operands:
+                        if o.shape:
+                            break
+                    else:
+                        chain[i] = operands
+                        continue
             built[i] = make(family, tuple(operands), _resolved(shapes[i], resolve))
             continue
-        args = tuple([built[a.i] for a in kids])
+        args = (built[kids[0].i],) if len(kids) == 1 else tuple([built[a.i] for a in kids])
         if op == "neg" and args[0].op == "const":
             out = E.const(-args[0].value)
         elif op == "call" and isinstance(value, tuple):     # a constant: eye(3), vector(1)
@@ -952,7 +985,7 @@ def _attempt(text, lang, shapes, assume, names, nodes, ranks, used) -> _Typer:
     typer = _Typer(text, lang, shapes, assume, len(nodes), used)
     typer.declare(names, ranks)
     shape, variables, type_node = typer.shape, typer.vars, typer.type_node
-    operators, functions = _typed_by_kind(lang)
+    operators, functions = typer.tables[:2]
     for node in nodes:                   # type_node's commonest cases, without the call:
         op = node.op
         if op == "name":
@@ -965,8 +998,11 @@ def _attempt(text, lang, shapes, assume, names, nodes, ranks, used) -> _Typer:
             type_node(node)
             continue
         spec, kind = entry
+        args = node.args
+        operands = [shape[args[0].i], shape[args[1].i]] if len(args) == 2 else [
+            shape[a.i] for a in args]           # (most are binary: no comprehension run)
         try:
-            shape[node.i] = kind(typer, node, [shape[a.i] for a in node.args])
+            shape[node.i] = kind(typer, node, operands)
         except UnifyError as exc:
             raise _Mismatch(typer, node, spec, str(exc)) from None
     return typer
@@ -975,10 +1011,11 @@ def _attempt(text, lang, shapes, assume, names, nodes, ranks, used) -> _Typer:
 _TYPED_BY_KIND: "weakref.WeakKeyDictionary[Language, tuple]" = weakref.WeakKeyDictionary()
 
 
-def _typed_by_kind(lang: Language) -> tuple[dict, dict]:
-    """What type_node types by a signature kind alone (no literal params, no gufunc, not
-    '^'), as (spec, kind function), per language: the grammar's operators by op, and the
-    functions of a fixed arity (exp, log, sum ...) by their name and that arity."""
+def _typed_by_kind(lang: Language) -> tuple[dict, dict, dict]:
+    """What type_node types by a signature alone (no literal params, not '^'), as (spec,
+    kind function), per language: the grammar's operators by op, and the functions of a
+    fixed arity (exp, log, sum, tr, det ...) by their name and that arity; and the gufunc
+    signatures' overloads by operand ranks (:func:`_by_ranks`), as (spec, those) by name."""
     tables = _TYPED_BY_KIND.get(lang)
     if tables is None:
         operators = {}
@@ -987,12 +1024,34 @@ def _typed_by_kind(lang: Language) -> tuple[dict, dict]:
             spec = lang.get("add" if op == "sub" else op)
             if spec is not None and not spec.params and not isinstance(spec.signature, tuple):
                 operators[op] = (spec, _KINDS[spec.signature])
-        functions = {(name, spec.arity): (spec, _KINDS[spec.signature])
+        functions = {(name, spec.arity): (spec, _gufunc_kind(spec)
+                                          if isinstance(spec.signature, tuple)
+                                          else _KINDS[spec.signature])
                      for name, spec in lang.functions.items()
-                     if not spec.params and not isinstance(spec.signature, tuple)
-                     and spec.arity is not None}
-        tables = _TYPED_BY_KIND[lang] = (operators, functions)
+                     if not spec.params and spec.arity is not None}
+        gufuncs = {name: (spec, _by_ranks(spec)) for name, spec in lang.functions.items()
+                   if isinstance(spec.signature, tuple)}
+        tables = _TYPED_BY_KIND[lang] = (operators, functions, gufuncs)
     return tables
+
+
+def _gufunc_kind(spec):
+    """type_node's typing of a call of this gufunc function, as a kind function."""
+    def kind(typer: _Typer, node: _Node, shapes: list):
+        return typer._gufunc(node, spec, shapes)
+    return kind
+
+
+def _by_ranks(spec) -> dict[tuple, tuple]:
+    """A gufunc's overloads by their operands' ranks (the first one, for each), each with
+    whether its sizes are all plain letters (no 1 or 2, no product m*n)."""
+    out: dict[tuple, tuple] = {}
+    for o in spec.overloads:
+        if o.ranks not in out:
+            plain = not any("*" in d or d.isdigit() for dims in (*o.inputs, o.output)
+                            for d in dims)
+            out[o.ranks] = (o, plain)
+    return out
 
 
 def _infer_kinds(text, lang, shapes, assume, names, nodes, kinds, used) -> _Typer:
@@ -1005,10 +1064,22 @@ def _infer_kinds(text, lang, shapes, assume, names, nodes, kinds, used) -> _Type
     defaults do not type-check (``norm2(A*x - b)``), matcalc makes one letter a–g a vector,
     then two, until it type-checks.  If none does, the error is the defaults' error.
     """
-    free = [n for n in names if n not in shapes and n not in kinds]
-    is_free = set(free)
-    ranks = {n: len(shapes[n]) if n in shapes else kinds.get(n, _letter_rank(n)) for n in names}
-    leaves = [node for node in nodes if node.op == "name" and node.value in is_free]
+    free: list[str] = []
+    ranks: dict = {}
+    scalars: set[str] = set()           # free names the rules below may make vectors
+    for n in names:
+        if n in shapes:
+            ranks[n] = len(shapes[n])
+        elif n in kinds:
+            ranks[n] = kinds[n]
+        else:
+            free.append(n)
+            rank = ranks[n] = _letter_rank(n)
+            if rank == 0:
+                scalars.add(n)
+    # their leaves (none in A*X*B: no list made)
+    leaves = [node for node in nodes if node.op == "name" and node.value in scalars] \
+        if scalars else ()
     for node in leaves:
         if ranks[node.value] == 0 and node.up is not None and node.up.op == "transpose":
             ranks[node.value] = 1

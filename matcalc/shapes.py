@@ -41,14 +41,17 @@ class Var:
 
     ``can_be_one`` says whether unification may bind it to the literal 1; the length of a
     vector variable may not (``x*y`` with two column vectors is an error, not 1-vectors).
+    ``bound`` is the term a :class:`Unifier` bound it to (None: unbound); a variable
+    belongs to one unifier, that of the typing that made it.
     """
 
-    __slots__ = ("hint", "can_be_one", "seq")
+    __slots__ = ("hint", "can_be_one", "seq", "bound")
 
     def __init__(self, hint: str, can_be_one: bool = False):
         # (a module counter: assigning a class attribute would change the class, which
         # undoes CPython's caching of attribute lookups on every Var)
         self.hint, self.can_be_one, self.seq = hint, can_be_one, next(_var_seq)
+        self.bound = None
 
     def __repr__(self) -> str:
         return f"Var({self.hint})"
@@ -108,27 +111,24 @@ def eval_dim(dim: int | str, sizes: dict[str, int]) -> int | None:
 
 
 class Unifier:
-    """Union-find over dimension terms, with path compression."""
-
-    def __init__(self) -> None:
-        self._parent: dict[int, object] = {}
+    """Union-find over dimension terms, with path compression.  A variable's link is its
+    ``bound`` slot (no table keyed by id, looked up at every step)."""
 
     def find(self, t):
-        parent = self._parent
-        if not isinstance(t, Var) or id(t) not in parent:
+        if not isinstance(t, Var) or t.bound is None:
             return t                                 # the common case: a root, no list made
         path = []
-        while isinstance(t, Var) and id(t) in parent:
+        while isinstance(t, Var) and t.bound is not None:
             path.append(t)
-            t = parent[id(t)]
+            t = t.bound
         for v in path:
-            parent[id(v)] = t
+            v.bound = t
         return t
 
     def resolve(self, t) -> int | str:
         """A term as a resolved dimension (int or str); unbound variables print as their hint."""
         if t.__class__ is Var:                       # leaves directly: most dimensions are
-            if id(t) not in self._parent:
+            if t.bound is None:
                 return t.hint
             t = self.find(t)
             if t.__class__ is Var:
@@ -192,7 +192,7 @@ class Unifier:
         if isinstance(a, Var) and isinstance(b, Var):
             old, new = (a, b) if a.seq < b.seq else (b, a)   # the older name survives
             old.can_be_one = old.can_be_one and new.can_be_one
-            self._parent[id(new)] = old
+            new.bound = old
             return
         for var, other in ((a, b), (b, a)):
             if isinstance(var, Var) and isinstance(other, Prod):
@@ -216,7 +216,7 @@ class Unifier:
                     if self._occurs(var, other):           # n = n*m would loop forever
                         raise UnifyError(f"{var.hint} cannot equal a product of itself "
                                          "with other sizes")
-                self._parent[id(var)] = other
+                var.bound = other
                 return
         if isinstance(a, Prod) and isinstance(b, Prod):
             left, right = self._factors(a), self._factors(b)
