@@ -205,8 +205,10 @@ def make(op: str, args: tuple = (), shape: tuple = (), value=None,
     node.value = value
     node.shape = shape
     node.props = props
-    # its factors form a chain (known from splicing: a long product is not walked again)
-    node._chain = op == "mul" and (_matrix_chain(args) if chain is None else chain)
+    # whether its factors form a chain: known from splicing (a long product is not walked
+    # again), else worked out when the product is spliced into another (None till then:
+    # most products never are)
+    node._chain = chain if op == "mul" else False
     # what the simplifier's prefilter reads of an operand: its first operand's operator, or
     # a number's value
     node._sig = (op, args[0].op) if args else ("const", value) if op == "const" else None
@@ -224,8 +226,8 @@ def make(op: str, args: tuple = (), shape: tuple = (), value=None,
 
 _new = object.__new__
 # The slots' own setters, for what is remembered on a node once it is an Expr.
-_set_operand_sigs, _set_operand_kinds = (_Fields.__dict__[name].__set__
-                                         for name in ("_operand_sigs", "_operand_kinds"))
+_set_operand_sigs, _set_operand_kinds, _set_chain = (
+    _Fields.__dict__[name].__set__ for name in ("_operand_sigs", "_operand_kinds", "_chain"))
 # what a node's shape says to the simplifier's prefilter: its rank, or that it is a row
 _KINDS, _ROW = (("rank", 0), ("rank", 1), ("rank", 2)), ("row",)
 
@@ -288,6 +290,20 @@ def _splice_products(args: tuple) -> tuple[tuple, bool, tuple | None]:
     factors chain is known from when it was made), so ``A*(A*(A*...))`` 10,000 deep is
     linear, not quadratic.
     """
+    flat: list[Expr] = []
+    base = None
+    for a in args:          # the usual case: every product in it a chain of matrices or
+        if a.op != "mul":   # vectors, and its operands a chain: each is spliced in whole
+            flat.append(a)
+            continue
+        if not a.shape or not _chains(a):
+            break
+        if len(a.args) >= LONG_RUN and (base is None or len(a.args) > len(base[0])):
+            base = (a.args, len(flat))
+        flat.extend(a.args)
+    else:
+        if chain_ends(args) is not None:
+            return tuple(flat), True, base
     n = len(args)
     after_rows: list = [None] * (n + 1)        # rows of the first non-scalar in args[i:]
     after_ok = [True] * (n + 1)                # whether args[i:] chain
@@ -296,7 +312,7 @@ def _splice_products(args: tuple) -> tuple[tuple, bool, tuple | None]:
         nxt = after_rows[i + 1]
         after_ok[i] = after_ok[i + 1] and (rows is None or nxt is None or cols == nxt)
         after_rows[i] = nxt if rows is None else rows
-    flat: list[Expr] = []
+    flat = []
     ok, prev = True, None                      # whether flat chains; cols of its last factor
     base = None
     for i, a in enumerate(args):
@@ -307,7 +323,7 @@ def _splice_products(args: tuple) -> tuple[tuple, bool, tuple | None]:
         else:                                   # u'*v: 1 and 1; a product of scalars: none
             first, last = _ends(a.args)
         end = prev if last is None else last
-        if a.op == "mul" and a._chain and ok and after_ok[i + 1] and (
+        if a.op == "mul" and _chains(a) and ok and after_ok[i + 1] and (
                 first is None or prev is None or prev == first) and (
                 end is None or after_rows[i + 1] is None or end == after_rows[i + 1]):
             if len(a.args) >= LONG_RUN and (base is None or len(a.args) > len(base[0])):
@@ -321,6 +337,15 @@ def _splice_products(args: tuple) -> tuple[tuple, bool, tuple | None]:
             ok = ok and (prev is None or prev == rows)
             prev = cols
     return tuple(flat), ok, base
+
+
+def _chains(product: Expr) -> bool:
+    """Whether a product's factors form a chain (:func:`_matrix_chain`), remembered on it."""
+    chain = product._chain
+    if chain is None:
+        chain = _matrix_chain(product.args)
+        _set_chain(product, chain)
+    return chain
 
 
 def run_shape(factors, lo: int = 0, hi: int | None = None) -> tuple:
