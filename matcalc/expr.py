@@ -110,7 +110,13 @@ class Expr(_Fields):
         has not simplified yet stops at what it has (the root is always listed; the
         simplifier asks about it first)."""
         order: list[Expr] = []
-        _walk_into(self, {self}, known, order, 0)   # hash-consed: identity is equality
+        try:
+            _walk_into(self, {self}, known, order, 0)   # hash-consed: identity is equality
+        except RecursionError:
+            # called with fewer than _WALK_RECURSION frames to spare (from deep in a caller,
+            # or under a lowered recursion limit): the same walk again, all on its own stack
+            order = []
+            _walk_loop(self, {self}, known, order)
         return order
 
     def node_count(self) -> int:

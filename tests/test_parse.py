@@ -494,3 +494,17 @@ def test_splicing_products_agrees_with_the_whole_chain_check():
         assert chain == _matrix_chain(flat), args
         unchained += not chain
     assert unchained > 20
+
+
+def test_walk_needs_no_headroom_on_the_stack(shallow_stack):
+    """Expr.walk recurses for the first levels (cheaper than its loop on small expressions):
+    called with a few frames to spare, it still lists a deep chain, in the same order."""
+    from matcalc import expr as E
+    chain = [E.var("x", ("n",))]
+    for _ in range(3000):
+        chain.append(E.make("exp", (chain[-1],), ("n",)))
+    with shallow_stack(headroom=8):
+        order = chain[-1].walk()
+        below = chain[-1].walk(known={chain[100]})
+    assert order == chain
+    assert below == chain[101:]                 # the walk stops at a known node, as before
