@@ -293,23 +293,12 @@ def _splice_products(args: tuple) -> tuple[tuple, bool, tuple | None]:
 
     The same as asking :func:`_matrix_chain` of ``flat + a.args + args[i+1:]`` for each
     nested product ``a``, but checked only where the pieces meet (whether a product's own
-    factors chain is known from when it was made), so ``A*(A*(A*...))`` 10,000 deep is
-    linear, not quadratic.
+    factors chain is worked out once per product, by :func:`_chains`), so
+    ``A*(A*(A*...))`` 10,000 deep is linear, not quadratic.
     """
-    flat: list[Expr] = []
-    base = None
-    for a in args:          # the usual case: every product in it a chain of matrices or
-        if a.op != "mul":   # vectors, and its operands a chain: each is spliced in whole
-            flat.append(a)
-            continue
-        if not a.shape or not _chains(a):
-            break
-        if len(a.args) >= LONG_RUN and (base is None or len(a.args) > len(base[0])):
-            base = (a.args, len(flat))
-        flat.extend(a.args)
-    else:
-        if chain_ends(args) is not None:
-            return tuple(flat), True, base
+    whole = _spliced_whole(args)
+    if whole is not None:
+        return whole
     n = len(args)
     after_rows: list = [None] * (n + 1)        # rows of the first non-scalar in args[i:]
     after_ok = [True] * (n + 1)                # whether args[i:] chain
@@ -332,8 +321,7 @@ def _splice_products(args: tuple) -> tuple[tuple, bool, tuple | None]:
         if a.op == "mul" and _chains(a) and ok and after_ok[i + 1] and (
                 first is None or prev is None or prev == first) and (
                 end is None or after_rows[i + 1] is None or end == after_rows[i + 1]):
-            if len(a.args) >= LONG_RUN and (base is None or len(a.args) > len(base[0])):
-                base = (a.args, len(flat))
+            base = _longest(base, a.args, len(flat))
             flat.extend(a.args)
             prev = end
             continue
@@ -343,6 +331,31 @@ def _splice_products(args: tuple) -> tuple[tuple, bool, tuple | None]:
             ok = ok and (prev is None or prev == rows)
             prev = cols
     return tuple(flat), ok, base
+
+
+def _spliced_whole(args: tuple) -> tuple[tuple, bool, tuple | None] | None:
+    """:func:`_splice_products` of ``args`` in the usual case, every nested product a chain
+    of matrices or vectors and the operands a chain (their ends meet): each is spliced in
+    whole and the factors chain.  None otherwise."""
+    flat: list[Expr] = []
+    base = None
+    for a in args:
+        if a.op != "mul":
+            flat.append(a)
+        elif a.shape and _chains(a):
+            base = _longest(base, a.args, len(flat))
+            flat.extend(a.args)
+        else:
+            return None
+    return (tuple(flat), True, base) if chain_ends(args) is not None else None
+
+
+def _longest(base: tuple | None, factors: tuple, start: int) -> tuple | None:
+    """The longer of ``base`` and (``factors``, ``start``), a product spliced in at
+    ``start``, counting only one of :data:`LONG_RUN` factors or more."""
+    if len(factors) >= LONG_RUN and (base is None or len(factors) > len(base[0])):
+        return factors, start
+    return base
 
 
 def _chains(product: Expr) -> bool:

@@ -73,7 +73,9 @@ class LALR:
         table = parser.parse_table
         (start,) = options.start
         self._regex = scanner._mres[0]
-        self._regex.scanner("").match()               # (parse matches with a scanner)
+        # parse matches with the pattern's scanner: where a pattern has none, this fails
+        # and __init__ says Unsupported, so Lark's own parser is used
+        self._regex.scanner("").match()
         self._ignore = frozenset(basic.ignore_types)
         self._start = table.start_states[start]
         self._end = table.end_states[start]

@@ -372,7 +372,8 @@ class _Typer:
         """Shapes for the variables, vectors before matrices, so A*x reads A: m×n, x: n."""
         order = sorted(names, key=lambda n: _DECLARE_ORDER.get(kinds[n], 2)) \
             if len(names) > 1 else names
-        user_shapes, fresh = self.user_shapes, self._names     # (a fresh Var: Var(next(fresh)))
+        # the commonest kinds take fresh sizes as self.fresh() makes them, without its call
+        user_shapes, fresh = self.user_shapes, self._names
         for name in order:
             kind = kinds[name]
             if name in user_shapes:
@@ -381,7 +382,7 @@ class _Typer:
                 shape = (Var(next(fresh)), Var(next(fresh)))
             elif kind == 1:
                 shape = (Var(next(fresh)),)
-            elif kind == 0 and kind.__class__ is int:    # (range(0.0) fails, as before)
+            elif kind == 0:
                 shape = ()
             elif kind == "row":
                 shape = (1, self.fresh())
@@ -887,7 +888,13 @@ def _normalise_assume(assume) -> dict[str, frozenset]:
         raise ShapeError(f"assume must map names to properties, e.g. {{'A': 'symmetric'}}, got "
                          f"{type(assume).__name__} {assume!r}")
     for name, props in (assume or {}).items():
-        items = [props] if isinstance(props, str) else list(props)
+        if isinstance(props, str):
+            items = [props]
+        elif isinstance(props, (list, tuple, set, frozenset)):
+            items = list(props)
+        else:
+            raise ShapeError(f"{name}: an assumption is a name or a list of names (symmetric, "
+                             f"diagonal, posdef), got {type(props).__name__} {props!r}")
         canon: set[str] = set()
         for p in items:
             key = PROPS.get(str(p).strip().lower())
@@ -897,6 +904,21 @@ def _normalise_assume(assume) -> dict[str, frozenset]:
             canon |= {key} | IMPLIED.get(key, set())
         out[name] = frozenset(canon)
     return out
+
+
+# what ``kinds`` may say a name is: a rank, a row vector or a square matrix
+_KIND_NAMES = "0 (a scalar), 1 (a vector), 2 (a matrix), 'row' or 'square'"
+
+
+def _normalise_kinds(kinds) -> dict:
+    if not isinstance(kinds, Mapping):
+        raise ShapeError(f"kinds must map names to what they are, {_KIND_NAMES}, got "
+                         f"{type(kinds).__name__} {kinds!r}")
+    for name, kind in kinds.items():
+        if not (kind in ("row", "square") if isinstance(kind, str) else
+                kind.__class__ is int and 0 <= kind <= 2):
+            raise ShapeError(f"{name}: a kind is {_KIND_NAMES}, got {kind!r}")
+    return kinds
 
 
 def parse(text: str, shapes=None, assume=None, language: Language | None = None,
@@ -922,17 +944,18 @@ def parse(text: str, shapes=None, assume=None, language: Language | None = None,
     lang = language or builtin_language()
     shapes = _normalise_shapes(shapes) if shapes is not None else {}
     assume = _normalise_assume(assume) if assume is not None else {}
+    kinds = _normalise_kinds(kinds) if kinds is not None else {}
     tree = _syntax_tree(text)
     nodes, names, sizes = _walk(tree, lang, shapes)
     if sizes:
-        _check_sizes(text, sizes, names, shapes, kinds or {}, lang)
+        _check_sizes(text, sizes, names, shapes, kinds, lang)
     # fresh dimension names differ from the declared ones, the written ones (eye(n)) and the
     # variables' names, so an answer's eye(n) never reads as a variable n
     used = frozenset(itertools.chain(
         (d for s in shapes.values() for d in s if isinstance(d, str)), names, shapes,
         (f for node in sizes for f in node.value or () if isinstance(f, str)))) \
         if shapes or sizes else frozenset(names)
-    typer = _infer_kinds(text, lang, shapes, assume, names, nodes, kinds or {}, used)
+    typer = _infer_kinds(text, lang, shapes, assume, names, nodes, kinds, used)
     if typer.sized_freely:
         _name_free_dims(typer, nodes)
     return _finish(nodes, typer)

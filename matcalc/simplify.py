@@ -88,7 +88,7 @@ def _moves_of(lang, op: str) -> tuple:
     """(fold, move, what else) of ``op``, worked out once per operator instead of at every
     node: how numbers fold (None: they do not), its canonical move (None: none), and what
     besides the rules decides whether a step can change one of its nodes
-    (:meth:`Simplifier._settled`): nothing (_PLAIN); a scalar factor, which a product moves
+    (:meth:`Simplifier._to_step`): nothing (_PLAIN); a scalar factor, which a product moves
     to its front (_PRODUCT); a transposed sum or fill, which the generic moves rewrite
     (_TRANSPOSED); numbers, which fold (_FOLDING); or always a step (_NEVER: a sum or an
     entrywise product, whose order and cancellation the step checks)."""
@@ -274,7 +274,6 @@ class Simplifier:
         self._sizes: dict[E.Expr, int] = {}
         self._fixed: dict[tuple, list[E.Expr]] = {}    # simplified runs, by first operand
         self._moves: dict = _MOVES.setdefault(self.lang, {})
-        self._asked: tuple | None = None        # (node, index, candidates) _settled found
 
     # ---------------------------------------------------------------- driver
     def __call__(self, root: E.Expr) -> E.Expr:
@@ -308,51 +307,59 @@ class Simplifier:
                 memo[node] = known              # (or met as a form a rewrite passed through)
                 continue
             gave_up = self.gave_up
-            if self._settled(rebuilt):          # the usual case: nothing applies
+            asked = self._to_step(rebuilt)
+            if asked is None:                   # the usual case: nothing applies
                 self.fixpoints.add(rebuilt)
                 done = memo[node] = rebuilt
             else:
-                done = memo[node] = self.node(rebuilt)
+                done = memo[node] = self.node(rebuilt, asked)
             if done not in memo and self.gave_up == gave_up:    # its own fixpoint
                 memo[done] = done
                 if done.op in E.FLATTEN and len(done.args) > 1:
                     self._fixed.setdefault((done.op, done.args[0]), []).append(done)
         return memo[root]
 
-    def _settled(self, node: E.Expr) -> bool:
-        """Whether :meth:`_step` would leave ``node`` as it is, known without its calls: no
-        rule may apply (the index has no candidate) and no move can (an operator without a
-        canonical move, a product without scalar factors, a transpose of neither a sum nor
-        a fill), within the depth limit.  Most nodes a simplifier visits are such; each
-        then costs one lookup in the index instead of a step's six calls.  Anything else
-        takes the step, which decides."""
-        found = self._moves.get(node.op)
-        if found is None:
-            found = self._moves[node.op] = _moves_of(self.lang, node.op)
-        kind = found[2]
+    def _to_step(self, node: E.Expr) -> tuple | None:
+        """None when :meth:`_step` would leave ``node`` as it is, known without its calls:
+        no rule may apply (the index has no candidate) and no move can (an operator without
+        a canonical move, a product without scalar factors, a transpose of neither a sum
+        nor a fill), within the depth limit.  Most nodes a simplifier visits are such; each
+        then costs one lookup in the index instead of a step's six calls.  Else what the
+        first step needs: ``(index, candidates)`` when they were looked up (the canonical
+        move then leaves the node as it is), ``()`` when the step must look."""
+        kind = self._moves_for(node.op)[2]
         if kind is not _PLAIN:
             if kind is _NEVER:
-                return False
+                return ()
             args = node.args
             if kind is _PRODUCT:
                 if not no_scalar(args):
-                    return False
+                    return ()
             elif kind is _TRANSPOSED:
                 inner = args[0]
                 if inner.op in E.FLATTEN or (not inner.args and inner.op == self.lang.fill(2)):
-                    return False
+                    return ()
             elif args and args[0].op == "const":   # _FOLDING: numbers may fold
-                return False
+                return ()
         if self._depth > MAX_DEPTH:
-            return False
-        index = self.index
-        if self._prior_fixpoints is not None and node in self._prior_fixpoints:
-            index = self._extra_index
+            return ()
+        index = self._index_for(node)
         found = index.candidates(node, self.condition)
-        if found:
-            self._asked = (node, index, found)      # the step that follows asks again
-            return False
-        return True
+        return (index, found) if found else None
+
+    def _index_for(self, node: E.Expr) -> _Index:
+        """The index of the rules to try on ``node``: only the extra ones when the prior
+        simplifier tried its own on it and none applied."""
+        if self._prior_fixpoints is not None and node in self._prior_fixpoints:
+            return self._extra_index
+        return self.index
+
+    def _moves_for(self, op: str) -> tuple:
+        """:func:`_moves_of` ``op`` in this simplifier's language, worked out once."""
+        found = self._moves.get(op)
+        if found is None:
+            found = self._moves[op] = _moves_of(self.lang, op)
+        return found
 
     def _unsimplified(self, root: E.Expr) -> list[E.Expr]:
         """The nodes under ``root`` not simplified yet, children first (no recursion; the
@@ -379,7 +386,8 @@ class Simplifier:
         return new
 
     # ---------------------------------------------------------------- one node
-    def node(self, node: E.Expr) -> E.Expr:
+    def node(self, node: E.Expr, asked: tuple = ()) -> E.Expr:
+        """``node`` rewritten to its fixpoint; ``asked``: what :meth:`_to_step` found."""
         if self._depth > MAX_DEPTH:
             if not self._deep_reported:
                 self.trace.stopped.append(f"simplify: rewrites nested deeper than {MAX_DEPTH}"
@@ -390,16 +398,16 @@ class Simplifier:
             return node
         self._depth += 1
         try:
-            return self._node(node)
+            return self._node(node, asked)
         finally:
             self._depth -= 1
 
-    def _node(self, node: E.Expr) -> E.Expr:
+    def _node(self, node: E.Expr, asked: tuple = ()) -> E.Expr:
         """Rewrite ``node`` to its fixpoint: a rewrite's new operands are simplified (one
         level deeper), its new root is rewritten here, in a loop, so a sum whose terms are
         rewritten one at a time (collected, identified) does not nest a level per term.
         The forms passed through map to the result in the memo, as tree() would map them."""
-        new = self._step(node)
+        new = self._step(node, asked)
         if new is node:                         # the usual case: nothing applies
             self.fixpoints.add(node)
             return node
@@ -449,14 +457,14 @@ class Simplifier:
             self.memo.setdefault(form, node)
         return node
 
-    def _step(self, node: E.Expr) -> E.Expr:
+    def _step(self, node: E.Expr, asked: tuple = ()) -> E.Expr:
         """One move on ``node``: a canonical move, else the first rule that applies, else a
         generic move no rule makes (on a transpose, or on a sum of three terms or more);
-        ``node`` itself when none does."""
+        ``node`` itself when none does.  ``asked``: the rules to try, found already."""
         new = self._canonical(node)
         if new is not node:
             return new
-        new = self._rewrite(node)
+        new = self._rewrite(node, asked)
         if new is not node:
             return new
         if node.op in self.lang.transposes:
@@ -483,10 +491,7 @@ class Simplifier:
     def _canonical(self, node: E.Expr) -> E.Expr:
         if not node.args:
             return node
-        found = self._moves.get(node.op)
-        if found is None:
-            found = self._moves[node.op] = _moves_of(self.lang, node.op)
-        fold, move, _ = found
+        fold, move, _ = self._moves_for(node.op)
         if fold is not None and node.args[0].op == "const" and all(
                 a.op == "const" for a in node.args):
             value = fold(*(a.value for a in node.args))
@@ -754,16 +759,14 @@ class Simplifier:
                         dims.setdefault(d, actual)
         return dims
 
-    def _rewrite(self, node: E.Expr) -> E.Expr:
+    def _rewrite(self, node: E.Expr, asked: tuple = ()) -> E.Expr:
+        """``node`` rewritten by the first rule that applies (``asked``: the index and its
+        candidates, found already), or ``node``."""
         clean = self._clean_runs(node)
-        asked = self._asked
-        if asked is not None and asked[0] is node:  # by _settled, just before this step
-            self._asked = None
-            _, index, found = asked
+        if asked:
+            index, found = asked
         else:
-            index = self.index
-            if self._prior_fixpoints is not None and node in self._prior_fixpoints:
-                index = self._extra_index   # the prior rules all failed on it already
+            index = self._index_for(node)
             found = index.candidates(node, self.condition)
         for rule in found:
             reverse = index.distributive.get(rule.name)

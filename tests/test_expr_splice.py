@@ -66,10 +66,16 @@ def test_splicing_follows_its_definition(seed):
     assert checked > 1000 and spliced > 200 and kept > 200, (checked, spliced, kept)
 
 
-def test_a_long_product_spliced_in_is_remembered_with_where_it_starts():
-    A = E.var("A", ("n", "n"))
+def test_the_longest_long_product_spliced_in_is_remembered_with_where_it_starts():
+    A, B = E.var("A", ("n", "n")), E.var("B", ("n", "n"))
+    x, y = E.var("x", ("n",)), E.var("y", ("n",))
     long = build("mul", [A] * E.LONG_RUN, lang=LANG)
-    x = E.var("x", ("n",))
+    longer = build("mul", [B] * (E.LONG_RUN + 3), lang=LANG)
     flat, chain, base = E._splice_products((A, long, x))
-    assert chain and len(flat) == E.LONG_RUN + 2
-    assert base == (long.args, 1)
+    assert chain and len(flat) == E.LONG_RUN + 2 and base == (long.args, 1)
+    flat, chain, base = E._splice_products((long, A, longer))
+    assert chain and base == (longer.args, E.LONG_RUN + 1)
+    # kept whole (a scalar y'*A*...*A*x between matrices): nothing long spliced in
+    scalar = build("mul", [build("transpose", (y,), lang=LANG), long, x], lang=LANG)
+    flat, chain, base = E._splice_products((A, scalar, B))
+    assert flat == (A, scalar, B) and base is None

@@ -42,19 +42,24 @@ def _oracle(pat, node, check) -> bool:
     return next(iter(pattern.match_window(pat, node, plain)), None) is not None
 
 
-def _skipped_matches(monkeypatch, texts) -> tuple[int, list[str]]:
-    """(number of (node or pair, rule) checks, the disagreements with the oracle)."""
+def _skipped_matches(monkeypatch, texts, rules=None) -> tuple[int, list[str]]:
+    """(number of (node or pair, rule) checks, the disagreements with the oracle), with the
+    built-in rules or ``rules``."""
     wrong: list[str] = []
     tried = [0]
     original = Simplifier._rewrite
-    original_settled = Simplifier._settled
+    original_to_step = Simplifier._to_step
     original_adjoint = _Engine.adjoint
 
-    def checked(self, node):
+    def checked(self, node, asked=()):
+        # which rules the simplifier must try, worked out here on purpose rather than by
+        # its own _index_for: the extra ones only where the prior simplifier tried its own
         index = self.index
         if self._prior_fixpoints is not None and node in self._prior_fixpoints:
             index = self._extra_index
         kept = set(map(id, index.candidates(node, self.condition)))
+        if asked and (asked[0] is not index or set(map(id, asked[1])) != kept):
+            wrong.append(f"the rules handed to the step for {node} are not its own")
         for rule, _test in index.by_op.get(node.op, ()):
             tried[0] += 1
             check = self._check(rule)
@@ -68,15 +73,15 @@ def _skipped_matches(monkeypatch, texts) -> tuple[int, list[str]]:
                            is not None):
                 wrong.append(f"{rule.name} on {node}: the matcher says {not truth}, the "
                              f"oracle {truth}")
-        return original(self, node)
+        return original(self, node, asked)
 
-    def checked_settled(self, node):
+    def checked_to_step(self, node):
         # a node settled without a step is one the step would leave as it is; the step's
         # _rewrite (checked above) puts each rule left out of it to the oracle as well
-        settled = original_settled(self, node)
-        if settled and self._step(node) is not node:
+        asked = original_to_step(self, node)
+        if asked is None and self._step(node) is not node:
             wrong.append(f"{node} was taken as settled, but a step changes it")
-        return settled
+        return asked
 
     def checked_adjoint(self, node, position, y, args=None, negated=False, listed=True):
         pair = node.args if args is None else args
@@ -94,13 +99,14 @@ def _skipped_matches(monkeypatch, texts) -> tuple[int, list[str]]:
         return original_adjoint(self, node, position, y, args, negated, listed)
 
     monkeypatch.setattr(Simplifier, "_rewrite", checked)
-    monkeypatch.setattr(Simplifier, "_settled", checked_settled)
+    monkeypatch.setattr(Simplifier, "_to_step", checked_to_step)
     monkeypatch.setattr(_Engine, "adjoint", checked_adjoint)
     for text, wrt, *declarations in texts:
         shapes, assume = declarations or (None, None)
-        f = matcalc.parse(text, shapes=shapes, assume=assume)
+        f = matcalc.parse(text, shapes=shapes, assume=assume,
+                          language=rules.language if rules else None)
         try:
-            (matcalc.diff if f.shape else matcalc.hessian)(f, wrt)
+            (matcalc.diff if f.shape else matcalc.hessian)(f, wrt, rules=rules)
         except NoRuleError:
             pass
     return tried[0], wrong
@@ -205,6 +211,54 @@ def test_the_check_catches_a_node_settled_that_a_move_changes(monkeypatch):
     _, wrong = _skipped_matches(monkeypatch, [("x*2", "x"), ("x'*A*x", "x"),
                                               ("(A + B + X)'*x", "x")])
     assert any("taken as settled" in w for w in wrong), wrong
+
+
+def test_the_check_catches_rules_handed_to_the_step_from_the_wrong_index(monkeypatch):
+    """Mutation: the identify step tries every rule again on what the prior simplifier left
+    as it was (the index chosen without the prior's fixpoints)."""
+    monkeypatch.setattr(Simplifier, "_index_for", lambda self, node: self.index)
+    _, wrong = _skipped_matches(monkeypatch, QUERIES)
+    assert any("not its own" in w for w in wrong), wrong
+
+
+SECOND_TRANSPOSE = """
+functions:
+  - name: flip
+    signature: transpose
+    involution: true
+    numeric: transpose
+    doc: a second transpose
+adjoints:
+  - name: flip
+    of: "flip(A)"
+    wrt: A
+    result: "flip(Y)"
+    source: "a transpose's adjoint"
+identities:
+  - name: flip-of-product
+    from: "flip(A*B)"
+    to: "flip(B)*flip(A)"
+    source: "(AB)ᵀ = BᵀAᵀ"
+  - name: flip-of-scalar
+    from: "flip(a)"
+    to: "a"
+    where: {a: scalar}
+    source: "a scalar is its own transpose"
+"""
+
+
+def test_no_rule_left_out_in_a_language_with_a_second_transpose(monkeypatch, tmp_path):
+    """A user's transpose is a transpose to the simplifier (its generic moves on sums and
+    fills, and so what keeps a node from being settled without a step)."""
+    path = tmp_path / "flip.yaml"
+    path.write_text(SECOND_TRANSPOSE, encoding="utf-8")
+    rules = matcalc.load_rules(path)
+    texts = [("flip(A*x)*x", "x"), ("flip(A + B)*x", "x"), ("flip(X)*flip(X + A)", "X"),
+             ("x'*flip(flip(A)*B)*x", "x"), ("tr(flip(X)*A)", "X"), ("flip(x'*A*x)", "x"),
+             ("flip(matrix(1))*x", "x"), ("flip(A' + flip(A))*x", "x")]
+    tried, wrong = _skipped_matches(monkeypatch, texts, rules)
+    assert tried > 200
+    assert not wrong, "\n".join(wrong[:20])
 
 
 def test_a_pattern_of_free_names_excludes_a_subject_holding_the_cotangent():

@@ -196,6 +196,9 @@ def test_assumption_squares_a_declared_symbolic_matrix():
     ({"S": ("m", "n")}, {"S": "symmetric"}, "S is declared m×n"),
     ({"S": (3, 4)}, {"S": "symmetric"}, "S is declared 3×4"),
     ({}, {"S": "orthogonal"}, "unknown assumption 'orthogonal'; known: symmetric, diagonal"),
+    ({}, {"S": 3}, "S: an assumption is a name or a list of names (symmetric, diagonal, "
+                   "posdef), got int 3"),
+    ({}, {"S": None}, "S: an assumption is a name or a list of names"),
 ])
 def test_bad_assumptions(shapes, assume, message):
     name = next(iter(assume))
@@ -203,6 +206,27 @@ def test_bad_assumptions(shapes, assume, message):
         parse(name, shapes=shapes, assume=assume)
     assert message in str(info.value)
     assert "Var(" not in str(info.value) and "Rigid(" not in str(info.value)
+
+
+@pytest.mark.parametrize("kinds, message", [
+    ({"x": 3}, "x: a kind is 0 (a scalar), 1 (a vector), 2 (a matrix), 'row' or 'square', "
+               "got 3"),
+    ({"x": 0.0}, "x: a kind is 0 (a scalar)"),
+    ({"x": True}, "got True"),
+    ({"x": "bogus"}, "got 'bogus'"),
+    ({"x": None}, "got None"),
+    (["x"], "kinds must map names to what they are"),
+])
+def test_bad_kinds(kinds, message):
+    with pytest.raises(ShapeError) as info:
+        parse("x'*A*x", kinds=kinds)
+    assert message in str(info.value)
+
+
+def test_kinds_fix_what_a_name_is():
+    assert parse("x'*A*x", kinds={"x": 1}).variables()["x"].shape == ("n",)
+    assert parse("A*B", kinds={"A": "square"}).variables()["A"].shape == ("n", "n")
+    assert parse("c*x", kinds={"c": 0}).variables()["c"].shape == ()
 
 
 # ---------------------------------------------------------------- kron, vec, eye, constants
