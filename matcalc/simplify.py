@@ -327,7 +327,7 @@ class Simplifier:
         then costs one lookup in the index instead of a step's six calls.  Else what the
         first step needs: ``(index, candidates)`` when they were looked up (the canonical
         move then leaves the node as it is), ``()`` when the step must look."""
-        kind = self._moves_for(node.op)[2]
+        kind = (self._moves.get(node.op) or self._moves_for(node.op))[2]
         if kind is not _PLAIN:
             if kind is _NEVER:
                 return ()
@@ -355,7 +355,8 @@ class Simplifier:
         return self.index
 
     def _moves_for(self, op: str) -> tuple:
-        """:func:`_moves_of` ``op`` in this simplifier's language, worked out once."""
+        """:func:`_moves_of` ``op`` in this simplifier's language, worked out once (the
+        callers read ``self._moves`` first: a visit's commonest lookup, without a call)."""
         found = self._moves.get(op)
         if found is None:
             found = self._moves[op] = _moves_of(self.lang, op)
@@ -491,7 +492,7 @@ class Simplifier:
     def _canonical(self, node: E.Expr) -> E.Expr:
         if not node.args:
             return node
-        fold, move, _ = self._moves_for(node.op)
+        fold, move, _ = self._moves.get(node.op) or self._moves_for(node.op)
         if fold is not None and node.args[0].op == "const" and all(
                 a.op == "const" for a in node.args):
             value = fold(*(a.value for a in node.args))
