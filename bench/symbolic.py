@@ -544,8 +544,9 @@ def scaling_table(title: str, build: Callable[[int], tuple], cfg: Settings,
 def table2(cfg: Settings, use_sympy: bool) -> None:
     print("\nTable 2 — scaling with depth N (×time = time(N)/time(N/2), ×nodes likewise; "
           "nodes = distinct nodes of the answer DAG; operands = its edges, the operands of "
-          "those nodes: a flat product of k factors counts k, so a sum of N products of 2N "
-          "factors is quadratic in N however it is stored)")
+          "those nodes: a flat product of k factors counts k, so (a)'s sum of N products of "
+          "2N factors is quadratic in N as matcalc stores products, flat; nested products "
+          "sharing their prefixes and suffixes could hold it in linear space)")
     print(f"  matcalc runs at N only if N/2 took < {cfg.matcalc_next_below:.0f} s; one call is "
           f"stopped after {cfg.matcalc_limit:.0f} s, a SymPy call after {cfg.sympy_limit:.0f} s")
     findings = []
