@@ -422,6 +422,18 @@ def to_text(expr: Expr) -> str:
     return _TEXT.render(expr)
 
 
+def text_head(expr: Expr, factors: int) -> str:
+    """The start of :func:`to_text` of ``expr``: for a product of more factors than
+    ``factors``, its first ``factors`` as they print in it, else the whole text.  A product
+    prints its factors in order, each in its own text, so the start is a prefix of the whole
+    and costs what those factors cost, not what the product does."""
+    if expr.op != "mul" or len(expr.args) <= factors:
+        return to_text(expr)
+    printed = _TEXT._cache
+    kids = [printed.get(a) or (_TEXT.render(a), printed[a])[1] for a in expr.args[:factors]]
+    return _TEXT.op_mul(expr, kids)[0]
+
+
 def to_unicode(expr: Expr) -> str:
     return _UNICODE.render(expr)
 

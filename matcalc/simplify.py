@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Callable
 
 from matcalc import expr as E
@@ -24,7 +25,7 @@ from matcalc.pattern import (_frozen, dim_map, distribute, distributes, exactly,
                              match_window, needs_dims, no_scalar, operand_kinds,
                              operand_signatures, passes, prefilter, subject_excludes,
                              subject_needs, where_check)
-from matcalc.printing import brief
+from matcalc.printing import brief, text_head
 from matcalc.rules import Rule, RuleSet
 
 MAX_PASSES = 30
@@ -50,7 +51,7 @@ _FOLD = {
 
 def negative(term: E.Expr) -> bool:
     """Whether a term is written with a minus sign, -u or a negative number (how
-    :meth:`Simplifier._order` sorts first; what backprop carries past a node)."""
+    :meth:`Simplifier._sorted_terms` puts last; what backprop carries past a node)."""
     return term.op == "neg" or (term.op == "const" and term.value < 0)
 
 
@@ -113,6 +114,41 @@ def _moves_of(lang, op: str) -> tuple:
     else:
         other = _PLAIN if fold is None else _FOLDING
     return fold, move, other
+
+
+# factors of a long product whose text orders it among a sum's terms before its whole text
+_HEAD = 8
+_FIRST = itemgetter(0)
+
+
+def _long_product(term: E.Expr) -> bool:
+    """Whether a sum's term is (minus) a product of more than :data:`_HEAD` factors."""
+    if term.op == "neg":
+        term = term.args[0]
+    return term.op in E.PRODUCTS and len(term.args) > _HEAD
+
+
+class _TermText:
+    """A sum term's place among those of its sign, ordered as the texts of their cores are
+    (``'`` read as ``~``, so A comes before A'), when one of them is a long product: by
+    the text of its first :data:`_HEAD` factors, and by its whole text only where those do
+    not decide (one the start of the other).  The rotations of a long product then order
+    without printing them whole; a sum of N of them printed N products of 2N factors."""
+
+    __slots__ = ("head", "core", "simplifier")
+
+    def __init__(self, simplifier: "Simplifier", core: E.Expr):
+        self.simplifier, self.core = simplifier, core
+        self.head = text_head(core, _HEAD).replace("'", "~")
+
+    def whole(self) -> str:
+        return self.simplifier._text(self.core).replace("'", "~")     # as _core_text
+
+    def __lt__(self, other: "_TermText") -> bool:
+        a, b = self.head, other.head
+        if a.startswith(b) or b.startswith(a):
+            return self.whole() < other.whole()
+        return a < b
 
 
 @dataclass
@@ -641,30 +677,37 @@ class Simplifier:
         return build(node.op, args, node.value, self.lang)
 
     def _sorted_terms(self, terms: tuple) -> tuple:
-        """A sum's terms sorted by :meth:`_order`, whose text is made only to order terms of
+        """A sum's terms, those with a minus last, each sign's by the text of their
+        :meth:`_core` (see :class:`_TermText` for long products), made only to order terms of
         the same sign: printing a long term costs as much as the term (1 - tanh(u)^2 in a
         deep network's derivative would print u, the whole network below that layer)."""
         signs = [negative(t) for t in terms]
         if len(terms) == 2 and signs[0] != signs[1]:
             return terms if signs[1] else terms[::-1]
         out: list = []
-        for sign in (False, True):
+        for sign in (False, True):              # x - a: the terms with a minus last
             group = [t for t, s in zip(terms, signs) if s is sign]
-            if len(group) > 1:
-                group.sort(key=self._order)
+            if len(group) > 1 and any(map(_long_product, group)):
+                keyed = [(_TermText(self, self._core(t)), t) for t in group]
+                group = [t for _, t in sorted(keyed, key=_FIRST)]
+            elif len(group) > 1:
+                group.sort(key=self._core_text)
             out.extend(group)
         return tuple(out)
 
-    def _order(self, term: E.Expr) -> tuple:
-        """Sort key of a sum's terms: the term without its sign and numeric factors."""
-        core = term
-        minus = negative(core)
-        if core.op == "neg":
-            core = core.args[0]
+    def _core_text(self, term: E.Expr) -> str:
+        """The text a term's place among those of its sign is ordered by (A before A', A*x
+        before A'*x)."""
+        return self._text(self._core(term)).replace("'", "~")
+
+    def _core(self, term: E.Expr) -> E.Expr:
+        """What orders a sum's term among those of its sign: the term without its sign and
+        numeric factor."""
+        core = term.args[0] if term.op == "neg" else term
         if core.op in E.FLATTEN and core.args and core.args[0].op == "const":
             rest = core.args[1:]
             core = rest[0] if len(rest) == 1 else E.make(core.op, rest, core.shape)
-        return minus, self._text(core).replace("'", "~")    # x - a; A before A', A*x before A'*x
+        return core
 
     def _sorted_factors(self, factors: tuple) -> tuple:
         """An entrywise product's operands in canonical order: ``last`` (the cotangent)
