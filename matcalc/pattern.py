@@ -819,16 +819,21 @@ def distributes(pattern: E.Expr, result: E.Expr | None):
     return None
 
 
-def distribute(node: E.Expr, reverse: bool, lang=None) -> E.Expr:
-    """``U(s1 ∘ ... ∘ sn)`` as ``U(s1) ∘ ... ∘ U(sn)`` (reversed when ``reverse``)."""
+def distribute(node: E.Expr, reverse: bool, lang=None, done: dict | None = None) -> E.Expr:
+    """``U(s1 ∘ ... ∘ sn)`` as ``U(s1) ∘ ... ∘ U(sn)`` (reversed when ``reverse``); ``done``:
+    the U(s) built already, by (U, its value, s), kept by the caller from one call to the
+    next (the N rotations of a long product share their factors)."""
     inner = node.args[0]
     items = reversed(inner.args) if reverse else inner.args
-    done: dict = {}                         # a repeated operand (X in A*X*B*X) built once
+    if done is None:
+        done = {}                           # a repeated operand (X in A*X*B*X) built once
+    op, value = node.op, node.value
     parts = []
     for s in items:
-        u = done.get(s)
+        key = (op, value, s)
+        u = done.get(key)
         if u is None:
-            u = done[s] = build(node.op, (s,), node.value, lang)
+            u = done[key] = build(op, (s,), value, lang)
         parts.append(u)
     return build(inner.op, parts, inner.value, lang)
 

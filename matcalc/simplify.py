@@ -310,6 +310,7 @@ class Simplifier:
         self._sizes: dict[E.Expr, int] = {}
         self._fixed: dict[tuple, list[E.Expr]] = {}    # simplified runs, by first operand
         self._moves: dict = _MOVES.setdefault(self.lang, {})
+        self._distributed: dict = {}           # what distribute() built: (U, value, s) -> U(s)
 
     # ---------------------------------------------------------------- driver
     def __call__(self, root: E.Expr) -> E.Expr:
@@ -827,7 +828,7 @@ class Simplifier:
                         node.args[0].args) != len(inner.args)):
                     continue
                 try:
-                    new = distribute(node, reverse, self.lang)
+                    new = distribute(node, reverse, self.lang, self._distributed)
                 except ShapeError:
                     continue
                 if new is node or new.shape != node.shape:
