@@ -10,13 +10,14 @@ Three passes, none of them recursive (a 10,000-deep expression is fine):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import difflib
 import itertools
 import re
 import weakref
 from functools import lru_cache
+from numbers import Integral
 
 from matcalc import expr as E
 from matcalc.errors import ParseError, ShapeError, UnknownFunctionError
@@ -382,15 +383,13 @@ class _Typer:
                 shape = (Var(next(fresh)), Var(next(fresh)))
             elif kind == 1:
                 shape = (Var(next(fresh)),)
-            elif kind == 0:
-                shape = ()
             elif kind == "row":
                 shape = (1, self.fresh())
             elif kind == "square":
                 d = self.fresh()
                 shape = (d, d)
-            else:
-                shape = tuple(self.fresh() for _ in range(kind))
+            else:                               # 0: parse() let no other kind through
+                shape = ()
             self.vars[name] = shape
             props = self.assume.get(name, _NO_PROPS)
             if props:
@@ -890,9 +889,9 @@ def _normalise_assume(assume) -> dict[str, frozenset]:
     for name, props in (assume or {}).items():
         if isinstance(props, str):
             items = [props]
-        elif isinstance(props, (list, tuple, set, frozenset)):
-            items = list(props)
-        else:
+        elif isinstance(props, Iterable) and not isinstance(props, Mapping):
+            items = list(props)             # a list, a set, a generator of names
+        else:                               # ({"symmetric": False} read as symmetric)
             raise ShapeError(f"{name}: an assumption is a name or a list of names (symmetric, "
                              f"diagonal, posdef), got {type(props).__name__} {props!r}")
         canon: set[str] = set()
@@ -911,14 +910,19 @@ _KIND_NAMES = "0 (a scalar), 1 (a vector), 2 (a matrix), 'row' or 'square'"
 
 
 def _normalise_kinds(kinds) -> dict:
+    """``kinds`` checked, each rank a plain int (a NumPy integer is one too)."""
     if not isinstance(kinds, Mapping):
         raise ShapeError(f"kinds must map names to what they are, {_KIND_NAMES}, got "
                          f"{type(kinds).__name__} {kinds!r}")
+    out = {}
     for name, kind in kinds.items():
-        if not (kind in ("row", "square") if isinstance(kind, str) else
-                kind.__class__ is int and 0 <= kind <= 2):
+        if isinstance(kind, str) and kind in ("row", "square"):
+            out[name] = kind
+        elif isinstance(kind, Integral) and not isinstance(kind, bool) and 0 <= kind <= 2:
+            out[name] = int(kind)
+        else:
             raise ShapeError(f"{name}: a kind is {_KIND_NAMES}, got {kind!r}")
-    return kinds
+    return out
 
 
 def parse(text: str, shapes=None, assume=None, language: Language | None = None,

@@ -224,9 +224,20 @@ def test_bad_kinds(kinds, message):
 
 
 def test_kinds_fix_what_a_name_is():
+    import numpy as np
     assert parse("x'*A*x", kinds={"x": 1}).variables()["x"].shape == ("n",)
     assert parse("A*B", kinds={"A": "square"}).variables()["A"].shape == ("n", "n")
     assert parse("c*x", kinds={"c": 0}).variables()["c"].shape == ()
+    assert parse("a'*x", kinds={"a": np.int64(1)}).variables()["a"].shape == ("n",)
+
+
+def test_assumptions_are_a_name_or_names_in_any_iterable():
+    for given in ("symmetric", ["symmetric"], ("posdef",), {"symmetric"},
+                  (p for p in ["symmetric"])):
+        assert "symmetric" in parse("S", assume={"S": given}).props       # (posdef implies it)
+    with pytest.raises(ShapeError) as info:          # {"symmetric": False} is no list
+        parse("S", assume={"S": {"symmetric": False}})
+    assert "an assumption is a name or a list of names" in str(info.value)
 
 
 # ---------------------------------------------------------------- kron, vec, eye, constants
