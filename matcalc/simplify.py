@@ -135,14 +135,17 @@ class _TermText:
     not decide (one the start of the other).  The rotations of a long product then order
     without printing them whole; a sum of N of them printed N products of 2N factors."""
 
-    __slots__ = ("head", "core", "simplifier")
+    __slots__ = ("head", "core", "simplifier", "_whole")
 
     def __init__(self, simplifier: "Simplifier", core: E.Expr):
         self.simplifier, self.core = simplifier, core
         self.head = text_head(core, _HEAD).replace("'", "~")
+        self._whole: str | None = None
 
     def whole(self) -> str:
-        return self.simplifier._text(self.core).replace("'", "~")     # as _core_text
+        if self._whole is None:             # as _core_text, once
+            self._whole = self.simplifier._text(self.core).replace("'", "~")
+        return self._whole
 
     def __lt__(self, other: "_TermText") -> bool:
         a, b = self.head, other.head
