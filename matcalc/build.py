@@ -83,7 +83,7 @@ _GUFUNC_SHAPES: dict[tuple, tuple] = {}
 
 def _gufunc_shape_of(op, spec, args):
     ranks = tuple(len(a.shape) for a in args)
-    chosen = next((o for o in spec.overloads if o.ranks == ranks), None)
+    chosen = spec.by_ranks.get(ranks)
     if chosen is None:
         _fail(op, args, f"no signature of {op} takes operands of ranks {ranks}")
     letters: dict[str, object] = {}

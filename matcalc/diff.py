@@ -181,13 +181,17 @@ class _Engine:
     def backprop(self, root: E.Expr, seed: E.Expr) -> E.Expr | None:
         order = root.walk()
         dep, wrt, cot, lin = self._dep, self.wrt, self.cot, self._lin
-        for node in order:          # children first, in one pass (not a search from each
-            if node not in dep:     # node): whether each node depends on the variable,
+        # children first, in one pass (not a search from each node): whether each node
+        # depends on the variable, and whether it holds C (none does, as a rule); what
+        # identify and read-off ask is then known at once, as it is for the seed and for
+        # what the adjoints build from it (marked where they are built)
+        for node in order:
+            if node not in dep:
                 dep[node] = node is wrt or any(map(dep.__getitem__, node.args))
-            if cot is not None and node not in lin:     # and whether it holds C (it does
-                lin[node] = node is cot or any(map(lin.__getitem__, node.args))  # not, as a
-        if cot is not None:         # rule): what identify and read-off ask, known at once;
-            self.linear(seed)       # so for the seed, and what adjoints build from it
+            if cot is not None and node not in lin:
+                lin[node] = node is cot or any(map(lin.__getitem__, node.args))
+        if cot is not None:
+            self.linear(seed)
         pending: dict[E.Expr, list[E.Expr]] = {root: [seed]}
         result: list[E.Expr] = []
         for node in reversed(order):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -57,6 +57,12 @@ class FunctionSpec:
     @property
     def overloads(self) -> tuple[Gufunc, ...]:
         return self.signature if isinstance(self.signature, tuple) else ()
+
+    @cached_property
+    def by_ranks(self) -> dict[tuple[int, ...], Gufunc]:
+        """The overloads by their operands' ranks (which tell them apart), made once: typing
+        and building choose one at every node."""
+        return {o.ranks: o for o in self.overloads}
 
 
 class Language:

@@ -563,13 +563,10 @@ class _Typer:
         return normalise(self.u.find(r1), self.u.find(c2))
 
     def _gufunc(self, node, spec, shapes):
-        known = self.tables[2].get(spec.name)
-        by_ranks = known[1] if known is not None and known[0] is spec else _by_ranks(spec)
-        found = by_ranks.get(tuple(map(len, shapes)))
-        if found is None:
+        chosen = spec.by_ranks.get(tuple(map(len, shapes)))
+        if chosen is None:
             raise UnifyError("no overload")
-        chosen, plain = found
-        if plain:                           # letters only (tr, det, inv, '^'): one per size
+        if chosen.plain:                    # letters only (tr, det, inv, '^'): one per size
             unify, find = self.u.unify, self.u.find
             letters: dict[str, object] = {}
             for dims, shape in zip(chosen.inputs, shapes):
@@ -1012,7 +1009,7 @@ def _attempt(text, lang, shapes, assume, names, nodes, ranks, used) -> _Typer:
     typer = _Typer(text, lang, shapes, assume, len(nodes), used)
     typer.declare(names, ranks)
     shape, variables, type_node = typer.shape, typer.vars, typer.type_node
-    operators, functions = typer.tables[:2]
+    operators, functions = typer.tables
     for node in nodes:                   # type_node's commonest cases, without the call:
         op = node.op
         if op == "name":
@@ -1038,11 +1035,10 @@ def _attempt(text, lang, shapes, assume, names, nodes, ranks, used) -> _Typer:
 _TYPED_BY_KIND: "weakref.WeakKeyDictionary[Language, tuple]" = weakref.WeakKeyDictionary()
 
 
-def _typed_by_kind(lang: Language) -> tuple[dict, dict, dict]:
+def _typed_by_kind(lang: Language) -> tuple[dict, dict]:
     """What type_node types by a signature alone (no literal params, not '^'), as (spec,
     kind function), per language: the grammar's operators by op, and the functions of a
-    fixed arity (exp, log, sum, tr, det ...) by their name and that arity; and the gufunc
-    signatures' overloads by operand ranks (:func:`_by_ranks`), as (spec, those) by name."""
+    fixed arity (exp, log, sum, tr, det ...) by their name and that arity."""
     tables = _TYPED_BY_KIND.get(lang)
     if tables is None:
         operators = {}
@@ -1056,9 +1052,7 @@ def _typed_by_kind(lang: Language) -> tuple[dict, dict, dict]:
                                           else _KINDS[spec.signature])
                      for name, spec in lang.functions.items()
                      if not spec.params and spec.arity is not None}
-        gufuncs = {name: (spec, _by_ranks(spec)) for name, spec in lang.functions.items()
-                   if isinstance(spec.signature, tuple)}
-        tables = _TYPED_BY_KIND[lang] = (operators, functions, gufuncs)
+        tables = _TYPED_BY_KIND[lang] = (operators, functions)
     return tables
 
 
@@ -1067,18 +1061,6 @@ def _gufunc_kind(spec):
     def kind(typer: _Typer, node: _Node, shapes: list):
         return typer._gufunc(node, spec, shapes)
     return kind
-
-
-def _by_ranks(spec) -> dict[tuple, tuple]:
-    """A gufunc's overloads by their operands' ranks (the first one, for each), each with
-    whether its sizes are all plain letters (no 1 or 2, no product m*n)."""
-    out: dict[tuple, tuple] = {}
-    for o in spec.overloads:
-        if o.ranks not in out:
-            plain = not any("*" in d or d.isdigit() for dims in (*o.inputs, o.output)
-                            for d in dims)
-            out[o.ranks] = (o, plain)
-    return out
 
 
 def _infer_kinds(text, lang, shapes, assume, names, nodes, kinds, used) -> _Typer:

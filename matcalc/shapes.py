@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 KINDS = ("elementwise", "congruent", "matmul", "scale", "transpose", "reduce", "pairwise-reduce")
 
@@ -308,15 +308,21 @@ def normalise(rows, cols, one=1):
 
 @dataclass(frozen=True)
 class Gufunc:
-    """One overload: input dimension lists and the output dimension list."""
+    """One overload: input dimension lists and the output dimension list; worked out once,
+    as typing and building read them at every node: its operands' ``ranks`` (what chooses
+    among overloads), and whether its sizes are all ``plain`` letters (no 1 or 2, no
+    product m*n: tr, det, inv, '^')."""
 
     inputs: tuple[tuple[str, ...], ...]
     output: tuple[str, ...]
     text: str
+    ranks: tuple[int, ...] = field(init=False, compare=False, repr=False)
+    plain: bool = field(init=False, compare=False, repr=False)
 
-    @property
-    def ranks(self) -> tuple[int, ...]:
-        return tuple(len(i) for i in self.inputs)
+    def __post_init__(self):
+        object.__setattr__(self, "ranks", tuple(len(i) for i in self.inputs))
+        object.__setattr__(self, "plain", not any(
+            "*" in d or d.isdigit() for dims in (*self.inputs, self.output) for d in dims))
 
 
 def parse_signature(sig) -> str | tuple[Gufunc, ...]:
